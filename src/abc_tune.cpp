@@ -36,7 +36,9 @@ char field_letter(const std::string& line) { return is_field_line(line) ? line[0
 
 // Header fields kept in the training text; everything else in the header is
 // free text (notes, sources, transcriber addresses) or typesetting.
-bool keep_header_field(char f) { return std::strchr("XTCRMLQPVUWK", f) != nullptr; }
+// R: (rhythm) is left out because abc2midi reads it as a playback instruction
+// (R:hornpipe swings pairs and is an error outside 2/4 and 4/4), not as a label.
+bool keep_header_field(char f) { return std::strchr("XTCMLQPVUWK", f) != nullptr; }
 // Fields that may change the music mid-tune, plus words and section titles.
 bool keep_body_field(char f) { return std::strchr("KMLQPVWwT", f) != nullptr; }
 
@@ -69,6 +71,9 @@ bool is_chord_symbol(const std::string& s) {
 bool is_annotation(const std::string& s) {
   return !s.empty() && std::strchr("^_<>@", s[0]) != nullptr;
 }
+
+// Notes, rests and spacers: the only letters a music line needs.
+bool is_music_letter(char c) { return std::strchr("ABCDEFGabcdefgzxyZX", c) != nullptr; }
 
 // Removes a `%` comment (unless escaped as `\%`) and trailing spaces.
 std::string strip_comment(const std::string& line) {
@@ -117,8 +122,17 @@ std::string normalise_music_line(const std::string& line, bool* changed) {
       }
       out += line.substr(i, close - i + 1);
       i = close;
-    } else if (c == 'u' || c == 'v' || c == '`') {
-      *changed = true;  // bowing marks and beam-break backquotes: abc2midi rejects them
+    } else if (c == '[' && line.compare(i, 3, "[|]") == 0) {
+      // Invisible bar line (ABC 2.1), unknown to abc2midi: a plain bar, or nothing
+      // when a repeat or bar follows.
+      const char after = i + 3 < line.size() ? line[i + 3] : ' ';
+      if (after != ':' && after != '|') out.push_back('|');
+      *changed = true;
+      i += 2;
+    } else if (c == '`' || (std::isalpha(static_cast<unsigned char>(c)) && !is_music_letter(c))) {
+      // Letter decorations (H fermata, T trill, u/v bowing, ...) and beam-break
+      // backquotes: abc2midi rejects them in many places and they do not change the notes.
+      *changed = true;
     } else {
       out.push_back(c);
     }
@@ -224,6 +238,7 @@ CleanResult clean_tune(const std::string& raw, const CleanOptions& options) {
       }
     } else {
       if (options.normalise) line = normalise_music_line(line, &result.normalised);
+      line.erase(0, line.find_first_not_of(' '));  // indentation means nothing in ABC
       if (line.empty()) continue;
       body.push_back(line);
       has_music = true;

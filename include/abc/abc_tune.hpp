@@ -39,12 +39,15 @@ struct CleanOptions {
 // Cleans one tune (already printable ASCII with LF line ends):
 //  - drops `%` comments (whole lines and the rest of a line after an unescaped %),
 //    trailing spaces and empty lines;
-//  - keeps the header fields X T C R M L Q P V U W K (X: becomes X:1, the writer
-//    renumbers) and drops free-text and typesetting fields (N Z B S D H F O A G I ...);
+//  - keeps the header fields X T C M L Q P V U W K (X: becomes X:1, the writer
+//    renumbers) and drops free-text and typesetting fields (N Z B S D H F O A G I ...)
+//    and R: (abc2midi plays R:hornpipe as swing, and rejects it outside 2/4 and 4/4);
 //  - drops the tune when it has no K: field or no music line after it;
 //  - normalise: removes quoted strings that are neither chord symbols ("Am7", "G/B")
-//    nor annotations ("^text", "_text", "<", ">", "@"), the bowing marks u and v,
-//    the reserved backquote, and body fields other than K M L Q P V W w T.
+//    nor annotations ("^text", "_text", "<", ">", "@"), letter decorations (every
+//    letter but notes A-G a-g, rests z x Z X and spacer y: H fermata, T trill, u/v
+//    bowing ...), the reserved backquote, invisible bars [|], and body fields other
+//    than K M L Q P V W w T.
 CleanResult clean_tune(const std::string& raw, const CleanOptions& options);
 
 // True for a field line such as "K:G" or "T: title" (a letter, then ':').
