@@ -1,11 +1,9 @@
 // abc_cuda_corpus: build the training corpus (train.txt, val.txt) from ABC files,
 // folders and <start>/<end> text. Thin: parse flags, build, report, write.
-#include <CLI/CLI.hpp>
-
 #include <iostream>
 
+#include "abc/cli.hpp"
 #include "abc/corpus.hpp"
-#include "abc/error.hpp"
 #include "abc/paths.hpp"
 
 int main(int argc, char** argv) {
@@ -32,10 +30,9 @@ int main(int argc, char** argv) {
   app.add_flag("--no-normalise", no_normalise,
                "Do not strip fingerings, free-text quotes, bowings and typesetting fields");
   app.add_option("--threads", options.threads, "abc2midi workers")->check(CLI::Range(1, 64))->capture_default_str();
-  CLI11_PARSE(app, argc, argv);
-  options.clean.normalise = !no_normalise;
-
-  try {
+  app.name("abc_cuda_corpus");
+  return abc::run_cli(app, argc, argv, [&] {
+    options.clean.normalise = !no_normalise;
     const bool default_corpus = inputs.empty();
     if (default_corpus) inputs = abc::default_sources();
     abc::Corpus corpus;
@@ -57,11 +54,5 @@ int main(int argc, char** argv) {
     if (!split.test.empty()) std::cout << ", test.txt (" << split.test.size() << " tunes)";
     std::cout << "\n";
     return abc::kExitOk;
-  } catch (const abc::Error& e) {
-    std::cerr << "abc_cuda_corpus: error: " << e.what() << "\n";
-    return e.exit_code();
-  } catch (const std::exception& e) {
-    std::cerr << "abc_cuda_corpus: error: " << e.what() << "\n";
-    return abc::kExitRuntime;
-  }
+  });
 }
