@@ -1,0 +1,141 @@
+// The per-element math of the model and the optimizer: the one place it is written.
+// The CPU loops and the CUDA kernels call these functions and differ only in how they
+// index and move memory. Every function is __host__ __device__ under nvcc.
+#pragma once
+#include <math.h>
+
+#ifdef __CUDACC__
+#define ABC_HD __host__ __device__
+#else
+#define ABC_HD
+#endif
+
+namespace abc {
+namespace cell {
+
+// Overloads so templates pick the float or double libm function on host and device.
+ABC_HD inline float exp_of(float x) { return ::expf(x); }
+ABC_HD inline double exp_of(double x) { return ::exp(x); }
+ABC_HD inline float tanh_of(float x) { return ::tanhf(x); }
+ABC_HD inline double tanh_of(double x) { return ::tanh(x); }
+ABC_HD inline float log_of(float x) { return ::logf(x); }
+ABC_HD inline double log_of(double x) { return ::log(x); }
+ABC_HD inline float sqrt_of(float x) { return ::sqrtf(x); }
+ABC_HD inline double sqrt_of(double x) { return ::sqrt(x); }
+
+// For x << 0, exp(-x) overflows to inf and the result is the correct 0.
+template <class S>
+ABC_HD inline S sigmoid(S x) {
+  return S(1) / (S(1) + exp_of(-x));
+}
+
+// --- LSTM, gate order i, f, g, o (as PyTorch) -----------------------------------
+// Forward of one element: pre-activations z* and c_prev in; activated gates, c and
+// h = o * tanh(c) out. The activated gates are what backward needs saved.
+template <class S>
+ABC_HD inline void lstm_forward(S zi, S zf, S zg, S zo, S c_prev,  //
+                                S& i, S& f, S& g, S& o, S& c, S& h) {
+  i = sigmoid(zi);
+  f = sigmoid(zf);
+  g = tanh_of(zg);
+  o = sigmoid(zo);
+  c = f * c_prev + i * g;
+  h = o * tanh_of(c);
+}
+
+// Backward of one element. dh: d(loss)/dh of this step (from above and from step
+// t+1); dc: d(loss)/dc carried back from step t+1. Out: gradients of the four
+// pre-activations and of c_prev. tanh(c) is recomputed rather than stored.
+template <class S>
+ABC_HD inline void lstm_backward(S i, S f, S g, S o, S c_prev, S c, S dh, S dc,  //
+                                 S& dzi, S& dzf, S& dzg, S& dzo, S& dc_prev) {
+  const S tc = tanh_of(c);
+  const S dc_total = dc + dh * o * (S(1) - tc * tc);
+  dzi = dc_total * g * i * (S(1) - i);
+  dzf = dc_total * c_prev * f * (S(1) - f);
+  dzg = dc_total * i * (S(1) - g * g);
+  dzo = dh * tc * o * (S(1) - o);
+  dc_prev = dc_total * f;
+}
+
+// --- tanh RNN: h = tanh(z) ----------------------------------------------------------
+template <class S>
+ABC_HD inline S rnn_forward(S z) {
+  return tanh_of(z);
+}
+// From the saved output h: dz = dh * (1 - h^2).
+template <class S>
+ABC_HD inline S rnn_backward(S h, S dh) {
+  return dh * (S(1) - h * h);
+}
+
+// --- Inverted dropout ------------------------------------------------------------------
+// An element is kept when its uniform u in [0, 1) is >= p; kept elements are scaled
+// by 1/(1-p) so the expected output equals the input. p = 0 keeps every element at
+// factor exactly 1. Requires p < 1.
+ABC_HD inline bool dropout_keep(float u, float p) { return u >= p; }
+template <class S>
+ABC_HD inline S dropout_scale(float p) {
+  return S(1) / (S(1) - S(p));
+}
+template <class S>
+ABC_HD inline S dropout_factor(float u, float p, S scale) {
+  return dropout_keep(u, p) ? scale : S(0);
+}
+
+// --- Softmax cross-entropy of one row, max-subtracted ---------------------------------
+// With m = max_k z_k, e_k = exp(z_k - m) and s = sum_k e_k:
+//   loss = log(s) - (z_target - m)       (nats)
+//   d loss / d z_k = e_k / s - [k == target]
+template <class S>
+ABC_HD inline S softmax_shifted_exp(S z, S row_max) {
+  return exp_of(z - row_max);
+}
+template <class S>
+ABC_HD inline S xent_loss(S shifted_target_logit, S sum_exp) {
+  return log_of(sum_exp) - shifted_target_logit;
+}
+// `scale` folds in the mean over rows; inv_sum = 1 / s.
+template <class S>
+ABC_HD inline S xent_grad(S shifted_exp, S inv_sum, bool is_target, S scale) {
+  return (shifted_exp * inv_sum - (is_target ? S(1) : S(0))) * scale;
+}
+
+// --- Adam (PyTorch semantics: eps added to sqrt(v_hat)) --------------------------------
+// Per-step constants, computed once per optimizer step on the host.
+template <class S>
+struct AdamStep {
+  S beta1, one_minus_beta1, beta2, one_minus_beta2, eps;
+  S step_size;   // lr / (1 - beta1^t)
+  S sqrt_bias2;  // sqrt(1 - beta2^t)
+};
+
+// In double, rounded once to S (as PyTorch passes Python floats to its kernels).
+template <class S>
+ABC_HD inline AdamStep<S> adam_step(double lr, double beta1, double beta2, double eps, long long t) {
+  const double bias1 = 1.0 - ::pow(beta1, static_cast<double>(t));
+  const double bias2 = 1.0 - ::pow(beta2, static_cast<double>(t));
+  return AdamStep<S>{S(beta1), S(1.0 - beta1), S(beta2),        S(1.0 - beta2),
+                     S(eps),   S(lr / bias1),  S(::sqrt(bias2))};
+}
+
+// m <- b1 m + (1-b1) g;  v <- b2 v + (1-b2) g^2;
+// p <- p - lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps)
+template <class S>
+ABC_HD inline void adam_update(S& param, S& m, S& v, S grad, const AdamStep<S>& k) {
+  m = k.beta1 * m + k.one_minus_beta1 * grad;
+  v = k.beta2 * v + k.one_minus_beta2 * grad * grad;
+  param -= k.step_size * m / (sqrt_of(v) / k.sqrt_bias2 + k.eps);
+}
+
+// --- Clipping by global norm (PyTorch clip_grad_norm_) ---------------------------------
+// Factor applied to every gradient element: min(1, max_norm / (norm + 1e-6));
+// max_norm <= 0 disables clipping.
+ABC_HD inline double clip_scale(double norm, double max_norm) {
+  if (max_norm <= 0.0) return 1.0;
+  const double s = max_norm / (norm + 1e-6);
+  return s < 1.0 ? s : 1.0;
+}
+
+}  // namespace cell
+}  // namespace abc

@@ -1,0 +1,102 @@
+// The CPU reference model: the specification every CUDA kernel is checked against.
+//
+// Per chunk (time-major [T, B]), layer by layer: the input term for all T steps at
+// once (a row gather for layer 0, one GEMM over T*B rows above), then per step one
+// GEMM for the recurrent term of the whole batch plus the pointwise cell math of
+// cell_math.hpp; inverted dropout on every layer's output; the output layer as one
+// GEMM over T*B rows with a fused softmax cross-entropy. Backward mirrors it, weight
+// gradients as single GEMMs over T*B rows, bias gradients as column sums.
+//
+// Everything is allocated by the constructor; forward_backward, evaluate and
+// step_logits allocate nothing. float trains; double is for gradient checks.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "abc/batcher.hpp"
+#include "abc/model.hpp"
+#include "abc/philox.hpp"
+
+namespace abc {
+
+template <class Scalar>
+class CpuModel {
+ public:
+  // Chunks may have any T <= max_seq and B <= max_batch. Throws abc::Error on a bad
+  // config or limits. Parameters start at zero: call init_params() or fill params().
+  CpuModel(const ModelConfig& config, int max_batch, int max_seq);
+
+  const ModelConfig& config() const { return layout_.config(); }
+  const ParamLayout& layout() const { return layout_; }
+  int max_batch() const { return max_batch_; }
+  int max_seq() const { return max_seq_; }
+
+  std::size_t num_params() const { return layout_.total(); }
+  Scalar* params() { return params_.data(); }  // [num_params], see ParamLayout
+  const Scalar* params() const { return params_.data(); }
+  Scalar* grads() { return grads_.data(); }  // same layout; written by forward_backward
+  const Scalar* grads() const { return grads_.data(); }
+  void init_params(std::uint64_t seed) { init_param_block(layout_, seed, params_.data()); }
+
+  // Carried state, per layer [max_batch, H]; a chunk of B streams uses the first B
+  // rows. state_c is nullptr for the RNN, which has no cell state.
+  void reset_state();  // zeros
+  Scalar* state_h(int layer) { return layers_[static_cast<std::size_t>(layer)].state_h.data(); }
+  Scalar* state_c(int layer);
+
+  // Teacher-forced forward through the chunk, then backward through time. Returns the
+  // mean softmax cross-entropy over the T*B targets (nats) and writes the gradient of
+  // that mean into grads() (overwritten, not accumulated). Dropout masks are a pure
+  // function of (dropout_seed, step, layer, t, b, j): see philox.hpp. The final h/c
+  // become the state for the next chunk; no gradient flows into the previous chunk.
+  double forward_backward(const Chunk& chunk, std::uint64_t dropout_seed, std::uint64_t step);
+
+  // After forward_backward: d(mean loss)/d(state at chunk start), per layer [B, H]
+  // (truncated BPTT drops it; exposed for gradient checks). dc is nullptr for RNN.
+  const Scalar* initial_state_grad_h(int layer) const;
+  const Scalar* initial_state_grad_c(int layer) const;
+
+  // Forward only, no dropout, state carried. Returns the SUM of nats over the chunk's
+  // T*B targets so the caller can average over a whole text.
+  double evaluate(const Chunk& chunk);
+
+  // One step for sampling, state carried, no dropout: tokens [batch] in,
+  // logits [batch, V] out. batch <= max_batch.
+  void step_logits(const TokenId* tokens, int batch, Scalar* logits);
+
+ private:
+  struct LayerBuffers {
+    std::vector<Scalar> gates;     // [T, B, G*H] pre-activations, then activated gates (LSTM)
+    std::vector<Scalar> h;         // [T+1, B, H]; slot 0 is the state carried in
+    std::vector<Scalar> c;         // [T+1, B, H] (LSTM only)
+    std::vector<Scalar> mask;      // [T, B, H] dropout factors 0 or 1/(1-p) (when p > 0)
+    std::vector<Scalar> dropped;   // [T, B, H] h * mask: the input of the layer above
+    std::vector<Scalar> state_h;   // [max_batch, H]
+    std::vector<Scalar> state_c;   // [max_batch, H] (LSTM only)
+    std::vector<Scalar> dh0, dc0;  // [max_batch, H] d loss / d state at chunk start
+  };
+
+  void check_tokens(const TokenId* tokens, std::size_t n, const char* what) const;
+  void check_chunk(const Chunk& chunk) const;
+  // Fills logits_ [T*B, V]; applies dropout when `dropout` is true.
+  void forward(const TokenId* inputs, int T, int B, bool dropout, U32x2 dropout_key);
+  // Needs logits_ holding d(mean loss)/d(logits) and the activations of forward().
+  void backward(const TokenId* inputs, int T, int B, bool dropout);
+  // [T*B, H]: what layer l hands up (dropped or not, as in the last forward).
+  const Scalar* layer_output(int l, int B, bool dropout) const;
+
+  ParamLayout layout_;
+  int max_batch_, max_seq_;
+  std::vector<Scalar> params_, grads_;
+  std::vector<LayerBuffers> layers_;
+  std::vector<Scalar> logits_;  // [T, B, V]; after the loss, d loss / d logits
+  std::vector<Scalar> dgates_;  // [T, B, G*H] backward scratch, reused by every layer
+  std::vector<Scalar> dy_;      // [T, B, H] d loss / d (a layer's output), then dh
+  std::vector<Scalar> dc_;      // [max_batch, H] cell gradient carried back in time
+};
+
+extern template class CpuModel<float>;
+extern template class CpuModel<double>;
+
+}  // namespace abc

@@ -1,0 +1,375 @@
+#include "abc/cpu_model.hpp"
+
+#include <cblas.h>
+
+#include <algorithm>
+#include <string>
+
+#include "abc/cell_math.hpp"
+#include "abc/error.hpp"
+
+namespace abc {
+namespace {
+
+// C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, all row-major.
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
+          const float* B, int ldb, float beta, float* C, int ldc) {
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+}
+void gemm(bool trans_a, bool trans_b, int M, int N, int K, const double* A, int lda,
+          const double* B, int ldb, double beta, double* C, int ldc) {
+  cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
+}
+
+std::size_t sz(int n) { return static_cast<std::size_t>(n); }
+
+// out[r, :] = row for every r of [rows, n].
+template <class S>
+void broadcast_rows(const S* row, std::size_t rows, int n, S* out) {
+  for (std::size_t r = 0; r < rows; ++r) std::copy(row, row + n, out + r * sz(n));
+}
+
+// sums[n] = column sums of m [rows, n] (a bias gradient).
+template <class S>
+void column_sums(const S* m, std::size_t rows, int n, S* sums) {
+  std::fill(sums, sums + n, S(0));
+  for (std::size_t r = 0; r < rows; ++r) {
+    const S* row = m + r * sz(n);
+    for (int k = 0; k < n; ++k) sums[k] += row[k];
+  }
+}
+
+// One LSTM step of the whole batch. z [B, 4H]: pre-activations in, activated gates
+// out (what backward needs). c_prev, c, h: [B, H].
+template <class S>
+void lstm_step_forward(S* z, const S* c_prev, S* c, S* h, int B, int H) {
+  for (int b = 0; b < B; ++b) {
+    S* zb = z + sz(b) * 4 * sz(H);
+    const std::size_t o = sz(b) * sz(H);
+    for (int j = 0; j < H; ++j) {
+      cell::lstm_forward(zb[j], zb[H + j], zb[2 * H + j], zb[3 * H + j], c_prev[o + j],  //
+                         zb[j], zb[H + j], zb[2 * H + j], zb[3 * H + j], c[o + j], h[o + j]);
+    }
+  }
+}
+
+// Backward of one LSTM step. gates [B, 4H] activated; dh [B, H] total gradient of
+// this step's h; dc [B, H]: in, carried from t+1; out, d loss / d c_prev. dz [B, 4H].
+template <class S>
+void lstm_step_backward(const S* gates, const S* c_prev, const S* c, const S* dh, S* dc, S* dz,
+                        int B, int H) {
+  for (int b = 0; b < B; ++b) {
+    const S* g = gates + sz(b) * 4 * sz(H);
+    S* d = dz + sz(b) * 4 * sz(H);
+    const std::size_t o = sz(b) * sz(H);
+    for (int j = 0; j < H; ++j) {
+      cell::lstm_backward(g[j], g[H + j], g[2 * H + j], g[3 * H + j], c_prev[o + j], c[o + j],
+                          dh[o + j], dc[o + j],  //
+                          d[j], d[H + j], d[2 * H + j], d[3 * H + j], dc[o + j]);
+    }
+  }
+}
+
+// Dropout on a layer's output h [T, B, H]: mask and dropped, same shape.
+template <class S>
+void apply_dropout(const S* h, S* mask, S* dropped, int T, int B, int H, int layer, U32x2 key,
+                   float p) {
+  const S scale = cell::dropout_scale<S>(p);
+  for (int t = 0; t < T; ++t) {
+    for (int b = 0; b < B; ++b) {
+      const std::size_t row = (sz(t) * sz(B) + sz(b)) * sz(H);
+      for (int j0 = 0; j0 < H; j0 += 4) {  // one Philox call serves four units
+        const U32x4 bits = dropout_bits(key, layer, t, b, j0);
+        for (int j = j0; j < std::min(j0 + 4, H); ++j) {
+          const S f = cell::dropout_factor(uniform_from_u32(bits.v[j & 3]), p, scale);
+          mask[row + sz(j)] = f;
+          dropped[row + sz(j)] = h[row + sz(j)] * f;
+        }
+      }
+    }
+  }
+}
+
+// Softmax cross-entropy of rows of logits [rows, V] against targets [rows]. Returns
+// the summed nats. With grad_scale != 0 the logits are replaced by
+// grad_scale * d(loss)/d(logits).
+template <class S>
+double softmax_xent(S* logits, const TokenId* targets, std::size_t rows, int V, S grad_scale) {
+  double total = 0.0;
+  for (std::size_t r = 0; r < rows; ++r) {
+    S* z = logits + r * sz(V);
+    const int target = targets[r];
+    const S m = *std::max_element(z, z + V);
+    const S shifted_target = z[target] - m;
+    S sum = 0;
+    for (int k = 0; k < V; ++k) {
+      const S e = cell::softmax_shifted_exp(z[k], m);
+      sum += e;
+      if (grad_scale != S(0)) z[k] = e;
+    }
+    total += static_cast<double>(cell::xent_loss(shifted_target, sum));
+    if (grad_scale != S(0)) {
+      const S inv_sum = S(1) / sum;
+      for (int k = 0; k < V; ++k) z[k] = cell::xent_grad(z[k], inv_sum, k == target, grad_scale);
+    }
+  }
+  return total;
+}
+
+}  // namespace
+
+template <class S>
+CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq)
+    : layout_(config), max_batch_(max_batch), max_seq_(max_seq) {
+  if (max_batch < 1 || max_seq < 1) {
+    throw Error("model batch and sequence limits must be at least 1 (got batch " +
+                    std::to_string(max_batch) + ", seq " + std::to_string(max_seq) + ")",
+                kExitUsage);
+  }
+  const bool lstm = config.cell == CellKind::kLstm;
+  const std::size_t H = sz(config.hidden), GH = sz(layout_.gates()) * H;
+  const std::size_t rows = sz(max_seq) * sz(max_batch), BH = sz(max_batch) * H;
+  params_.assign(layout_.total(), S(0));
+  grads_.assign(layout_.total(), S(0));
+  layers_.resize(sz(config.layers));
+  for (LayerBuffers& buf : layers_) {
+    buf.gates.assign(rows * GH, S(0));
+    buf.h.assign(rows * H + BH, S(0));
+    if (lstm) buf.c.assign(rows * H + BH, S(0));
+    if (config.dropout > 0.0f) {
+      buf.mask.assign(rows * H, S(0));
+      buf.dropped.assign(rows * H, S(0));
+    }
+    buf.state_h.assign(BH, S(0));
+    if (lstm) buf.state_c.assign(BH, S(0));
+    buf.dh0.assign(BH, S(0));
+    if (lstm) buf.dc0.assign(BH, S(0));
+  }
+  logits_.assign(rows * sz(config.vocab), S(0));
+  dgates_.assign(rows * GH, S(0));
+  dy_.assign(rows * H, S(0));
+  dc_.assign(BH, S(0));
+}
+
+template <class S>
+void CpuModel<S>::reset_state() {
+  for (LayerBuffers& buf : layers_) {
+    std::fill(buf.state_h.begin(), buf.state_h.end(), S(0));
+    std::fill(buf.state_c.begin(), buf.state_c.end(), S(0));
+  }
+}
+
+template <class S>
+S* CpuModel<S>::state_c(int layer) {
+  auto& c = layers_[sz(layer)].state_c;
+  return c.empty() ? nullptr : c.data();
+}
+
+template <class S>
+const S* CpuModel<S>::initial_state_grad_h(int layer) const {
+  return layers_[sz(layer)].dh0.data();
+}
+
+template <class S>
+const S* CpuModel<S>::initial_state_grad_c(int layer) const {
+  const auto& dc0 = layers_[sz(layer)].dc0;
+  return dc0.empty() ? nullptr : dc0.data();
+}
+
+template <class S>
+void CpuModel<S>::check_tokens(const TokenId* tokens, std::size_t n, const char* what) const {
+  const int V = config().vocab;
+  for (std::size_t k = 0; k < n; ++k) {
+    if (tokens[k] < 0 || tokens[k] >= V) {
+      throw Error(std::string(what) + " token id " + std::to_string(tokens[k]) +
+                  " is outside the model's vocabulary of " + std::to_string(V) +
+                  ": the data and the model were built with different vocabularies");
+    }
+  }
+}
+
+template <class S>
+void CpuModel<S>::check_chunk(const Chunk& chunk) const {
+  if (chunk.T < 1 || chunk.T > max_seq_ || chunk.B < 1 || chunk.B > max_batch_) {
+    throw Error("chunk of T=" + std::to_string(chunk.T) + ", B=" + std::to_string(chunk.B) +
+                " does not fit a model built for seq <= " + std::to_string(max_seq_) +
+                ", batch <= " + std::to_string(max_batch_) + ": build the model with larger limits");
+  }
+  const std::size_t n = sz(chunk.T) * sz(chunk.B);
+  if (chunk.inputs.size() != n || chunk.targets.size() != n) {
+    throw Error("chunk holds " + std::to_string(chunk.inputs.size()) + " inputs and " +
+                std::to_string(chunk.targets.size()) + " targets, but T*B = " + std::to_string(n));
+  }
+  check_tokens(chunk.inputs.data(), n, "input");
+  check_tokens(chunk.targets.data(), n, "target");
+}
+
+template <class S>
+const S* CpuModel<S>::layer_output(int l, int B, bool dropout) const {
+  const LayerBuffers& buf = layers_[sz(l)];
+  return dropout ? buf.dropped.data() : buf.h.data() + sz(B) * sz(config().hidden);
+}
+
+template <class S>
+void CpuModel<S>::forward(const TokenId* inputs, int T, int B, bool dropout, U32x2 dropout_key) {
+  const ModelConfig& cfg = config();
+  const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab;
+  const std::size_t rows = sz(T) * sz(B), BH = sz(B) * sz(H);
+  const bool lstm = cfg.cell == CellKind::kLstm;
+  const S* x = nullptr;  // [T*B, H] input of layers > 0
+  for (int l = 0; l < cfg.layers; ++l) {
+    LayerBuffers& buf = layers_[sz(l)];
+    const LayerParams& lp = layout_.layer(l);
+    const S* w_in = params_.data() + lp.w_in.offset;
+    const S* w_rec = params_.data() + lp.w_rec.offset;
+    const S* bias = params_.data() + lp.bias.offset;
+    S* z = buf.gates.data();  // [T*B, GH]
+
+    // Input term of every step at once.
+    if (l == 0) {
+      for (std::size_t r = 0; r < rows; ++r) {  // row gather from the token table
+        const S* row = w_in + sz(inputs[r]) * sz(GH);
+        S* zr = z + r * sz(GH);
+        for (int k = 0; k < GH; ++k) zr[k] = row[k] + bias[k];
+      }
+    } else {
+      broadcast_rows(bias, rows, GH, z);
+      gemm(false, false, static_cast<int>(rows), GH, H, x, H, w_in, GH, S(1), z, GH);
+    }
+
+    // Recurrence. h, c: [T+1, B, H], slot t holds the state before step t.
+    S* h = buf.h.data();
+    S* c = lstm ? buf.c.data() : nullptr;
+    std::copy(buf.state_h.begin(), buf.state_h.begin() + static_cast<std::ptrdiff_t>(BH), h);
+    if (lstm) std::copy(buf.state_c.begin(), buf.state_c.begin() + static_cast<std::ptrdiff_t>(BH), c);
+    for (int t = 0; t < T; ++t) {
+      S* zt = z + sz(t) * sz(B) * sz(GH);
+      gemm(false, false, B, GH, H, h + sz(t) * BH, H, w_rec, GH, S(1), zt, GH);
+      S* h_next = h + sz(t + 1) * BH;
+      if (lstm) {
+        lstm_step_forward(zt, c + sz(t) * BH, c + sz(t + 1) * BH, h_next, B, H);
+      } else {
+        for (std::size_t k = 0; k < BH; ++k) h_next[k] = cell::rnn_forward(zt[k]);
+      }
+    }
+    std::copy(h + sz(T) * BH, h + sz(T + 1) * BH, buf.state_h.begin());
+    if (lstm) std::copy(c + sz(T) * BH, c + sz(T + 1) * BH, buf.state_c.begin());
+
+    if (dropout) {
+      apply_dropout(h + BH, buf.mask.data(), buf.dropped.data(), T, B, H, l, dropout_key, cfg.dropout);
+    }
+    x = layer_output(l, B, dropout);
+  }
+
+  // Output layer over all T*B rows: logits = x @ w_out + b_out.
+  broadcast_rows(params_.data() + layout_.b_out().offset, rows, V, logits_.data());
+  gemm(false, false, static_cast<int>(rows), V, H, x, H, params_.data() + layout_.w_out().offset, V,
+       S(1), logits_.data(), V);
+}
+
+template <class S>
+void CpuModel<S>::backward(const TokenId* inputs, int T, int B, bool dropout) {
+  const ModelConfig& cfg = config();
+  const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab;
+  const int rows = T * B;
+  const std::size_t BH = sz(B) * sz(H);
+  const bool lstm = cfg.cell == CellKind::kLstm;
+  const S* p = params_.data();
+  S* g = grads_.data();
+  const S* dlogits = logits_.data();  // [T*B, V]
+  S* dy = dy_.data();                 // [T*B, H]
+  S* dz = dgates_.data();             // [T*B, GH]
+
+  // Output layer.
+  const S* x_top = layer_output(cfg.layers - 1, B, dropout);
+  gemm(true, false, H, V, rows, x_top, H, dlogits, V, S(0), g + layout_.w_out().offset, V);
+  column_sums(dlogits, sz(rows), V, g + layout_.b_out().offset);
+  gemm(false, true, rows, H, V, dlogits, V, p + layout_.w_out().offset, V, S(0), dy, H);
+
+  for (int l = cfg.layers - 1; l >= 0; --l) {
+    LayerBuffers& buf = layers_[sz(l)];
+    const LayerParams& lp = layout_.layer(l);
+    // dy -> dh: through the dropout mask.
+    if (dropout) {
+      const S* mask = buf.mask.data();
+      for (std::size_t k = 0; k < sz(rows) * sz(H); ++k) dy[k] *= mask[k];
+    }
+
+    // Backward through time. dy[t] gains the recurrent term of step t+1 before step t
+    // reads it; step 0's recurrent term is d loss / d h0.
+    const S* h = buf.h.data();
+    const S* c = buf.c.data();
+    std::fill(dc_.begin(), dc_.begin() + static_cast<std::ptrdiff_t>(BH), S(0));
+    for (int t = T - 1; t >= 0; --t) {
+      S* dzt = dz + sz(t) * sz(B) * sz(GH);
+      const S* dht = dy + sz(t) * BH;
+      if (lstm) {
+        lstm_step_backward(buf.gates.data() + sz(t) * sz(B) * sz(GH), c + sz(t) * BH,
+                           c + sz(t + 1) * BH, dht, dc_.data(), dzt, B, H);
+      } else {
+        const S* ht = h + sz(t + 1) * BH;
+        for (std::size_t k = 0; k < BH; ++k) dzt[k] = cell::rnn_backward(ht[k], dht[k]);
+      }
+      S* dh_prev = t > 0 ? dy + sz(t - 1) * BH : buf.dh0.data();
+      gemm(false, true, B, H, GH, dzt, GH, p + lp.w_rec.offset, GH, t > 0 ? S(1) : S(0), dh_prev, H);
+    }
+    if (lstm) std::copy(dc_.begin(), dc_.begin() + static_cast<std::ptrdiff_t>(BH), buf.dc0.begin());
+
+    // Weight gradients over all T*B rows; h slots 0..T-1 are each step's h_prev.
+    gemm(true, false, H, GH, rows, h, H, dz, GH, S(0), g + lp.w_rec.offset, GH);
+    column_sums(dz, sz(rows), GH, g + lp.bias.offset);
+    S* g_in = g + lp.w_in.offset;
+    if (l == 0) {
+      std::fill(g_in, g_in + lp.w_in.size(), S(0));
+      for (int r = 0; r < rows; ++r) {  // scatter-add into the token table
+        S* dst = g_in + sz(inputs[r]) * sz(GH);
+        const S* src = dz + sz(r) * sz(GH);
+        for (int k = 0; k < GH; ++k) dst[k] += src[k];
+      }
+    } else {
+      const S* x = layer_output(l - 1, B, dropout);
+      gemm(true, false, H, GH, rows, x, H, dz, GH, S(0), g_in, GH);
+      gemm(false, true, rows, H, GH, dz, GH, p + lp.w_in.offset, GH, S(0), dy, H);  // next dy
+    }
+  }
+}
+
+template <class S>
+double CpuModel<S>::forward_backward(const Chunk& chunk, std::uint64_t dropout_seed,
+                                     std::uint64_t step) {
+  check_chunk(chunk);
+  const bool dropout = config().dropout > 0.0f;
+  const std::size_t rows = sz(chunk.T) * sz(chunk.B);
+  forward(chunk.inputs.data(), chunk.T, chunk.B, dropout, dropout_key(dropout_seed, step));
+  const double sum = softmax_xent(logits_.data(), chunk.targets.data(), rows, config().vocab,
+                                  S(1) / static_cast<S>(rows));
+  backward(chunk.inputs.data(), chunk.T, chunk.B, dropout);
+  return sum / static_cast<double>(rows);
+}
+
+template <class S>
+double CpuModel<S>::evaluate(const Chunk& chunk) {
+  check_chunk(chunk);
+  forward(chunk.inputs.data(), chunk.T, chunk.B, false, U32x2{});
+  return softmax_xent(logits_.data(), chunk.targets.data(), sz(chunk.T) * sz(chunk.B),
+                      config().vocab, S(0));
+}
+
+template <class S>
+void CpuModel<S>::step_logits(const TokenId* tokens, int batch, S* logits) {
+  if (batch < 1 || batch > max_batch_) {
+    throw Error("step_logits batch " + std::to_string(batch) + " is outside 1.." +
+                std::to_string(max_batch_) + ": build the model with a larger batch");
+  }
+  check_tokens(tokens, sz(batch), "input");
+  forward(tokens, 1, batch, false, U32x2{});
+  std::copy(logits_.begin(), logits_.begin() + static_cast<std::ptrdiff_t>(sz(batch) * sz(config().vocab)),
+            logits);
+}
+
+template class CpuModel<float>;
+template class CpuModel<double>;
+
+}  // namespace abc

@@ -1,0 +1,44 @@
+#include "abc/optimizer.hpp"
+
+#include <cmath>
+#include <string>
+
+#include "abc/cell_math.hpp"
+#include "abc/error.hpp"
+
+namespace abc {
+
+template <class S>
+double global_norm(const S* values, std::size_t n) {
+  double sum = 0.0;
+  for (std::size_t k = 0; k < n; ++k) sum += static_cast<double>(values[k]) * values[k];
+  return std::sqrt(sum);
+}
+
+template <class S>
+Adam<S>::Adam(std::size_t num_params, const AdamConfig& config)
+    : config_(config), m_(num_params, S(0)), v_(num_params, S(0)) {}
+
+template <class S>
+double Adam<S>::step(S* params, const S* grads) {
+  const std::size_t n = m_.size();
+  const double norm = global_norm(grads, n);
+  if (!std::isfinite(norm)) {
+    throw Error("gradient norm is " + std::to_string(norm) + " at optimizer step " +
+                std::to_string(steps_ + 1) +
+                ": training diverged; lower --lr or set a gradient clip");
+  }
+  const S scale = static_cast<S>(cell::clip_scale(norm, config_.clip));
+  ++steps_;
+  const cell::AdamStep<S> k =
+      cell::adam_step<S>(config_.lr, config_.beta1, config_.beta2, config_.eps, steps_);
+  for (std::size_t i = 0; i < n; ++i) cell::adam_update(params[i], m_[i], v_[i], grads[i] * scale, k);
+  return norm;
+}
+
+template double global_norm<float>(const float*, std::size_t);
+template double global_norm<double>(const double*, std::size_t);
+template class Adam<float>;
+template class Adam<double>;
+
+}  // namespace abc

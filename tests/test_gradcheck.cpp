@@ -1,0 +1,374 @@
+// The CPU model: finite-difference gradient checks of every parameter and of the
+// carried-in state, float against double, state carrying, dropout and the layout.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "abc/cpu_model.hpp"
+#include "abc/error.hpp"
+#include "abc/model.hpp"
+
+namespace {
+
+using abc::CellKind;
+using abc::Chunk;
+using abc::CpuModel;
+using abc::ModelConfig;
+
+Chunk random_chunk(int T, int B, int V, std::uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Chunk chunk;
+  chunk.T = T;
+  chunk.B = B;
+  for (int k = 0; k < T * B; ++k) {
+    chunk.inputs.push_back(static_cast<abc::TokenId>(rng() % static_cast<unsigned>(V)));
+    chunk.targets.push_back(static_cast<abc::TokenId>(rng() % static_cast<unsigned>(V)));
+  }
+  return chunk;
+}
+
+// The carried state of the first B streams of every layer, saved so each evaluation
+// of the loss starts from the same state.
+template <class S>
+struct StateSnapshot {
+  std::vector<std::vector<S>> h, c;
+
+  void save(CpuModel<S>& model, int B) {
+    const std::size_t n = static_cast<std::size_t>(B) * model.config().hidden;
+    h.clear();
+    c.clear();
+    for (int l = 0; l < model.config().layers; ++l) {
+      h.emplace_back(model.state_h(l), model.state_h(l) + n);
+      if (model.state_c(l)) c.emplace_back(model.state_c(l), model.state_c(l) + n);
+    }
+  }
+  void restore(CpuModel<S>& model) const {
+    for (std::size_t l = 0; l < h.size(); ++l) {
+      std::copy(h[l].begin(), h[l].end(), model.state_h(static_cast<int>(l)));
+      if (!c.empty()) std::copy(c[l].begin(), c[l].end(), model.state_c(static_cast<int>(l)));
+    }
+  }
+};
+
+// Central differences in double with step 1e-5: truncation (~eps^2) and rounding
+// (~1e-16/eps) errors are both near 1e-11, so an element passes when
+// |analytic - numeric| <= 1e-9 + 1e-6 * |numeric|; the worst seen is 5e-11.
+// Gradients here are 1e-4 .. 1e-1.
+constexpr double kEps = 1e-5;
+constexpr double kAbsTol = 1e-9;
+constexpr double kRelTol = 1e-6;
+bool grads_agree(double analytic, double numeric) {
+  return std::abs(analytic - numeric) <= kAbsTol + kRelTol * std::abs(numeric);
+}
+
+constexpr std::uint64_t kDropoutSeed = 99;
+constexpr std::uint64_t kStep = 5;
+
+// A double model with a non-zero state carried in from a previous chunk, and a
+// chunk whose mean loss is differentiated.
+struct GradCheck {
+  GradCheck(const ModelConfig& config, int B, int T, int max_batch, int max_seq)
+      : model(config, max_batch, max_seq), chunk(random_chunk(T, B, config.vocab, 17)) {
+    model.init_params(3);
+    model.forward_backward(random_chunk(T, B, config.vocab, 23), kDropoutSeed, kStep - 1);
+    state.save(model, B);
+  }
+
+  double loss(std::uint64_t step = kStep) {
+    state.restore(model);
+    return model.forward_backward(chunk, kDropoutSeed, step);
+  }
+
+  // d loss / d x by central differences, x being a parameter or a state element.
+  double numeric(double& x) {
+    const double saved = x;
+    x = saved + kEps;
+    const double up = loss();
+    x = saved - kEps;
+    const double down = loss();
+    x = saved;
+    return (up - down) / (2 * kEps);
+  }
+
+  std::vector<double> numeric_param_grads() {
+    std::vector<double> out(model.num_params());
+    for (std::size_t k = 0; k < out.size(); ++k) out[k] = numeric(model.params()[k]);
+    return out;
+  }
+
+  std::vector<double> analytic_param_grads(std::uint64_t step = kStep) {
+    loss(step);
+    return std::vector<double>(model.grads(), model.grads() + model.num_params());
+  }
+
+  CpuModel<double> model;
+  Chunk chunk;
+  StateSnapshot<double> state;
+};
+
+int count_disagreements(const std::vector<double>& analytic, const std::vector<double>& numeric) {
+  int bad = 0;
+  for (std::size_t k = 0; k < analytic.size(); ++k) bad += grads_agree(analytic[k], numeric[k]) ? 0 : 1;
+  return bad;
+}
+
+struct GradCase {
+  CellKind cell;
+  int layers;
+  float dropout;
+  int max_batch, max_seq;  // chunk is B=3, T=4; larger limits exercise short chunks
+};
+
+std::string case_name(const testing::TestParamInfo<GradCase>& info) {
+  const GradCase& c = info.param;
+  return std::string(abc::cell_kind_name(c.cell)) + "_L" + std::to_string(c.layers) +
+         (c.dropout > 0 ? "_dropout" : "_nodropout") +
+         (c.max_seq > 4 || c.max_batch > 3 ? "_short" : "_exact");
+}
+
+class GradCheckTest : public testing::TestWithParam<GradCase> {};
+
+// Every element of every parameter tensor and of the carried-in state.
+TEST_P(GradCheckTest, EveryParameterAndStateElementMatchesCentralDifferences) {
+  const GradCase& c = GetParam();
+  const int B = 3, T = 4;
+  ModelConfig config{c.cell, 7, 5, c.layers, c.dropout};
+  GradCheck gc(config, B, T, c.max_batch, c.max_seq);
+
+  const std::vector<double> analytic = gc.analytic_param_grads();
+  std::vector<std::vector<double>> dh0, dc0;
+  for (int l = 0; l < c.layers; ++l) {
+    const double* dh = gc.model.initial_state_grad_h(l);
+    dh0.emplace_back(dh, dh + B * 5);
+    if (const double* dc = gc.model.initial_state_grad_c(l)) dc0.emplace_back(dc, dc + B * 5);
+  }
+  const std::vector<double> numeric = gc.numeric_param_grads();
+
+  for (const abc::ParamTensor& t : gc.model.layout().tensors()) {
+    double largest = 0;
+    for (std::size_t k = t.offset; k < t.offset + t.size(); ++k) {
+      largest = std::max(largest, std::abs(analytic[k]));
+      EXPECT_TRUE(grads_agree(analytic[k], numeric[k]))
+          << t.name << "[" << (k - t.offset) << "]: analytic " << analytic[k] << ", numeric "
+          << numeric[k];
+    }
+    // A tensor whose gradient is all zero would pass vacuously.
+    EXPECT_GT(largest, 1e-4) << t.name << " has no gradient to check";
+  }
+
+  for (int l = 0; l < c.layers; ++l) {
+    for (int k = 0; k < B * 5; ++k) {
+      const double n = gc.numeric(gc.state.h[l][k]);
+      EXPECT_TRUE(grads_agree(dh0[l][k], n)) << "h0 of layer " << l << "[" << k << "]: analytic "
+                                             << dh0[l][k] << ", numeric " << n;
+      if (c.cell == CellKind::kLstm) {
+        const double nc = gc.numeric(gc.state.c[l][k]);
+        EXPECT_TRUE(grads_agree(dc0[l][k], nc)) << "c0 of layer " << l << "[" << k << "]: analytic "
+                                                << dc0[l][k] << ", numeric " << nc;
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    CpuModel, GradCheckTest,
+    testing::Values(GradCase{CellKind::kLstm, 1, 0.0f, 4, 6}, GradCase{CellKind::kLstm, 1, 0.3f, 3, 4},
+                    GradCase{CellKind::kLstm, 2, 0.0f, 3, 4}, GradCase{CellKind::kLstm, 2, 0.3f, 4, 6},
+                    GradCase{CellKind::kLstm, 3, 0.3f, 3, 4}, GradCase{CellKind::kRnn, 1, 0.0f, 3, 4},
+                    GradCase{CellKind::kRnn, 1, 0.3f, 4, 6}, GradCase{CellKind::kRnn, 2, 0.0f, 4, 6},
+                    GradCase{CellKind::kRnn, 2, 0.3f, 3, 4}),
+    case_name);
+
+// The check above must be able to fail: gradients from the wrong dropout masks, or
+// one element off by one part in 10^4, are caught.
+TEST(GradCheckSelfTest, CatchesWrongGradients) {
+  GradCheck gc(ModelConfig{CellKind::kLstm, 7, 5, 2, 0.3f}, 3, 4, 3, 4);
+  const std::vector<double> numeric = gc.numeric_param_grads();
+  const std::vector<double> right = gc.analytic_param_grads();
+  EXPECT_EQ(count_disagreements(right, numeric), 0);
+
+  const std::vector<double> wrong_masks = gc.analytic_param_grads(kStep + 1);
+  EXPECT_GT(count_disagreements(wrong_masks, numeric), static_cast<int>(numeric.size() / 4));
+
+  std::vector<double> one_off = right;
+  const auto biggest = std::max_element(one_off.begin(), one_off.end(),
+                                        [](double a, double b) { return std::abs(a) < std::abs(b); });
+  *biggest *= 1.0 + 1e-4;
+  EXPECT_EQ(count_disagreements(one_off, numeric), 1);
+}
+
+// float trains, double checks: on the same parameters, state and chunk they agree
+// to float rounding. Loss to 1e-6 relative; each gradient element to
+// 1e-4 * (largest gradient of the whole block).
+TEST(CpuModel, FloatAgreesWithDouble) {
+  for (CellKind cell : {CellKind::kLstm, CellKind::kRnn}) {
+    const ModelConfig config{cell, 11, 16, 2, 0.2f};
+    const int B = 4, T = 6;
+    CpuModel<float> mf(config, B, T);
+    CpuModel<double> md(config, B, T);
+    mf.init_params(5);
+    md.init_params(5);
+    const Chunk first = random_chunk(T, B, 11, 1), second = random_chunk(T, B, 11, 2);
+    const double lf0 = mf.forward_backward(first, 8, 0);
+    const double ld0 = md.forward_backward(first, 8, 0);
+    EXPECT_NEAR(lf0, ld0, 1e-6 * ld0);
+    const double lf = mf.forward_backward(second, 8, 1);  // with the carried state
+    const double ld = md.forward_backward(second, 8, 1);
+    EXPECT_NEAR(lf, ld, 1e-6 * ld) << abc::cell_kind_name(cell);
+    double largest = 0;
+    for (std::size_t k = 0; k < md.num_params(); ++k) largest = std::max(largest, std::abs(md.grads()[k]));
+    for (std::size_t k = 0; k < md.num_params(); ++k) {
+      ASSERT_NEAR(mf.grads()[k], md.grads()[k], 1e-4 * largest) << abc::cell_kind_name(cell) << " k=" << k;
+    }
+  }
+}
+
+TEST(CpuModel, GradientsAreOverwrittenNotAccumulated) {
+  CpuModel<double> model(ModelConfig{CellKind::kLstm, 7, 5, 2, 0.0f}, 3, 4);
+  model.init_params(1);
+  const Chunk chunk = random_chunk(4, 3, 7, 4);
+  model.forward_backward(chunk, 0, 0);
+  const std::vector<double> first(model.grads(), model.grads() + model.num_params());
+  model.reset_state();
+  model.forward_backward(chunk, 0, 0);
+  for (std::size_t k = 0; k < first.size(); ++k) ASSERT_EQ(model.grads()[k], first[k]) << k;
+}
+
+// Evaluating 8 steps at once equals 4 + 4 with the state carried between chunks, and
+// step_logits one token at a time gives the same nats.
+TEST(CpuModel, StateCarriesAcrossChunksAndSteps) {
+  for (CellKind cell : {CellKind::kLstm, CellKind::kRnn}) {
+    const ModelConfig config{cell, 9, 6, 2, 0.5f};
+    const int B = 2;
+    const Chunk whole = random_chunk(8, B, 9, 6);
+    Chunk head = whole, tail = whole;
+    head.T = tail.T = 4;
+    head.inputs.resize(8);
+    head.targets.resize(8);
+    tail.inputs.erase(tail.inputs.begin(), tail.inputs.begin() + 8);
+    tail.targets.erase(tail.targets.begin(), tail.targets.begin() + 8);
+
+    CpuModel<double> model(config, B, 8);
+    model.init_params(2);
+    const double at_once = model.evaluate(whole);
+    model.reset_state();
+    const double halves = model.evaluate(head) + model.evaluate(tail);
+    EXPECT_NEAR(at_once, halves, 1e-12 * at_once);
+
+    model.reset_state();
+    double stepped = 0;
+    std::vector<double> logits(static_cast<std::size_t>(B) * 9);
+    for (int t = 0; t < 8; ++t) {
+      model.step_logits(&whole.inputs[static_cast<std::size_t>(t) * B], B, logits.data());
+      for (int b = 0; b < B; ++b) {
+        const double* z = &logits[static_cast<std::size_t>(b) * 9];
+        double sum = 0;
+        for (int k = 0; k < 9; ++k) sum += std::exp(z[k]);
+        stepped += std::log(sum) - z[whole.targets[static_cast<std::size_t>(t) * B + b]];
+      }
+    }
+    EXPECT_NEAR(at_once, stepped, 1e-12 * at_once) << abc::cell_kind_name(cell);
+  }
+}
+
+// evaluate() ignores the dropout setting; forward_backward applies it, with masks
+// that depend on (seed, step) only.
+TEST(CpuModel, DropoutOnlyInTrainingAndDeterministic) {
+  const Chunk chunk = random_chunk(5, 3, 7, 9);
+  CpuModel<double> plain(ModelConfig{CellKind::kLstm, 7, 8, 2, 0.0f}, 3, 5);
+  CpuModel<double> dropped(ModelConfig{CellKind::kLstm, 7, 8, 2, 0.5f}, 3, 5);
+  plain.init_params(4);
+  dropped.init_params(4);
+
+  EXPECT_EQ(plain.evaluate(chunk), dropped.evaluate(chunk));  // bit for bit
+
+  // p = 0 is the identity: the training loss equals the evaluation loss.
+  plain.reset_state();
+  const double eval_mean = plain.evaluate(chunk) / 15.0;
+  plain.reset_state();
+  EXPECT_NEAR(plain.forward_backward(chunk, 1, 0), eval_mean, 1e-14);
+
+  dropped.reset_state();
+  const double a = dropped.forward_backward(chunk, 1, 0);
+  const std::vector<double> ga(dropped.grads(), dropped.grads() + dropped.num_params());
+  dropped.reset_state();
+  const double again = dropped.forward_backward(chunk, 1, 0);
+  dropped.reset_state();
+  const double other_step = dropped.forward_backward(chunk, 1, 1);
+  dropped.reset_state();
+  const double other_seed = dropped.forward_backward(chunk, 2, 0);
+  EXPECT_NE(a, eval_mean);
+  EXPECT_EQ(a, again);
+  EXPECT_NE(a, other_step);
+  EXPECT_NE(a, other_seed);
+  dropped.reset_state();
+  dropped.forward_backward(chunk, 1, 0);
+  for (std::size_t k = 0; k < ga.size(); ++k) ASSERT_EQ(dropped.grads()[k], ga[k]) << k;
+}
+
+TEST(CpuModel, RejectsChunksThatDoNotFit) {
+  CpuModel<float> model(ModelConfig{CellKind::kRnn, 5, 4, 1, 0.0f}, 2, 3);
+  EXPECT_THROW(model.evaluate(random_chunk(4, 2, 5, 1)), abc::Error);  // T > max_seq
+  EXPECT_THROW(model.evaluate(random_chunk(3, 3, 5, 1)), abc::Error);  // B > max_batch
+  Chunk bad = random_chunk(3, 2, 5, 1);
+  bad.targets[2] = 5;
+  EXPECT_THROW(model.evaluate(bad), abc::Error);
+  const abc::TokenId tokens[2] = {0, -1};
+  float logits[10];
+  EXPECT_THROW(model.step_logits(tokens, 2, logits), abc::Error);
+  EXPECT_THROW(CpuModel<float>(ModelConfig{CellKind::kRnn, 5, 4, 1, 1.0f}, 2, 3), abc::Error);
+  EXPECT_THROW(CpuModel<float>(ModelConfig{CellKind::kRnn, 1, 4, 1, 0.0f}, 2, 3), abc::Error);
+  EXPECT_THROW(abc::parse_cell_kind("gru"), abc::Error);
+  EXPECT_EQ(abc::parse_cell_kind("rnn"), CellKind::kRnn);
+}
+
+TEST(ParamLayout, TensorsTileTheBlockInOrder) {
+  const abc::ParamLayout layout(ModelConfig{CellKind::kLstm, 10, 6, 2, 0.0f});
+  const std::vector<abc::ParamTensor>& ts = layout.tensors();
+  ASSERT_EQ(ts.size(), 8u);
+  std::size_t offset = 0;
+  for (const auto& t : ts) {
+    EXPECT_EQ(t.offset, offset) << t.name;
+    offset += t.size();
+  }
+  EXPECT_EQ(offset, layout.total());
+  EXPECT_EQ(layout.layer(0).w_in.rows, 10);  // token table [V, 4H]
+  EXPECT_EQ(layout.layer(0).w_in.cols, 24);
+  EXPECT_EQ(layout.layer(1).w_in.rows, 6);
+  EXPECT_EQ(layout.w_out().rows, 6);
+  EXPECT_EQ(layout.w_out().cols, 10);
+  EXPECT_EQ(layout.total(), 10u * 24 + 6 * 24 + 24 + 6 * 24 + 6 * 24 + 24 + 6 * 10 + 10);
+  const abc::ParamLayout rnn(ModelConfig{CellKind::kRnn, 10, 6, 1, 0.0f});
+  EXPECT_EQ(rnn.total(), 10u * 6 + 6 * 6 + 6 + 6 * 10 + 10);
+}
+
+// The init is the same on every platform: std::mt19937_64's output is fixed by the
+// standard (first draw of seed 5489 is 14514284786278117030) and the mapping is ours.
+TEST(ParamLayout, InitIsDeterministicAndBounded) {
+  const abc::ParamLayout layout(ModelConfig{CellKind::kLstm, 10, 16, 2, 0.0f});
+  std::vector<double> d(layout.total());
+  std::vector<float> f(layout.total());
+  abc::init_param_block(layout, 5489, d.data());
+  abc::init_param_block(layout, 5489, f.data());
+  const double first = (static_cast<double>(14514284786278117030ull >> 11) * 0x1.0p-53 * 2 - 1) * 0.25;
+  EXPECT_EQ(d[0], first);
+  double lo = 1, hi = -1;
+  for (std::size_t k = 0; k < d.size(); ++k) {
+    ASSERT_EQ(f[k], static_cast<float>(d[k]));
+    lo = std::min(lo, d[k]);
+    hi = std::max(hi, d[k]);
+  }
+  EXPECT_GE(lo, -0.25);
+  EXPECT_LT(hi, 0.25);
+  EXPECT_LT(lo, -0.24);  // the whole range is used
+  EXPECT_GT(hi, 0.24);
+  std::vector<double> other(layout.total());
+  abc::init_param_block(layout, 5490, other.data());
+  EXPECT_NE(other, d);
+}
+
+}  // namespace
