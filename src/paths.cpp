@@ -17,4 +17,9 @@ std::vector<std::string> default_sources() {
 
 std::string default_corpus_dir() { return default_data_dir() + "/corpus"; }
 
+std::string default_runs_dir() {
+  if (const char* env = std::getenv("ABC_CUDA_RUNS"); env && *env) return env;
+  return ABC_DEFAULT_RUNS_DIR;
+}
+
 }  // namespace abc

@@ -7,6 +7,7 @@ packages=(
   cmake g++ make            # build
   libcli11-dev              # command-line flags
   libopenblas-dev           # CPU GEMMs
+  zlib1g-dev                # checkpoint checksums
   googletest libgtest-dev   # tests
   abcmidi                   # abc2midi: the corpus playability filter
   unzip python3 python3-pip # tools/fetch_corpus.sh (pip download, then unzip)

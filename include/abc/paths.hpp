@@ -12,5 +12,8 @@ std::string default_data_dir();
 std::vector<std::string> default_sources();
 // <data>/corpus: train.txt, val.txt.
 std::string default_corpus_dir();
+// $ABC_CUDA_RUNS when set, else the runs/ folder of the source tree. Each training run
+// gets a folder in it, and runs/latest points at the newest one.
+std::string default_runs_dir();
 
 }  // namespace abc

@@ -1,0 +1,65 @@
+// The sampler: primes a model with <start> (or a given prime), then draws characters
+// one at a time, streaming them to the output as they are made, until <end> or
+// max_len. Each tune gets a fresh X: number so the output is one valid ABC file.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "abc/vocab.hpp"
+
+namespace abc {
+
+struct SampleOptions {
+  int n = 10;                    // tunes
+  float temperature = 0.8f;      // 0 = argmax
+  int max_len = 2000;            // tokens generated per tune, prime excluded
+  std::string prime = "<start>";
+  std::uint64_t seed = 1;
+  bool tags = false;             // keep <start>/<end> in the output
+};
+
+struct SampleStats {
+  int tunes = 0;
+  int ended = 0;                 // tunes that ended at <end> (the rest hit max_len)
+  std::int64_t tokens = 0;       // generated tokens
+  double seconds = 0;
+};
+
+// What the sampler needs of a model: reset the carried state, and one step for a
+// single stream (token in, logits [V] out).
+struct SamplingModel {
+  std::function<void()> reset_state;
+  std::function<const float*(TokenId)> step;
+};
+
+// Writes n tunes to `out` (flushed every character) and returns the counts.
+// Throws abc::Error when the prime has a character outside the vocabulary.
+SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const SampleOptions& options,
+                         std::ostream& out);
+
+// Rewrites the X: lines of a tune stream as it goes: the first line of each tune
+// becomes "X:<k>" (inserted when the model wrote none), and any later X: line gets
+// the next number, so numbers never clash. Leading blank lines are skipped.
+class TuneWriter {
+ public:
+  TuneWriter(std::ostream& out, bool tags) : out_(out), tags_(tags) {}
+  void begin_tune();            // writes "<start>" when tags are kept
+  void put(char c);             // one generated character
+  void end_tune(bool at_end);   // closes the tune (writes "<end>" when tags are kept)
+  int next_number() const { return next_x_; }
+
+ private:
+  void flush_line_buffer();
+  std::ostream& out_;
+  bool tags_;
+  int next_x_ = 1;
+  bool at_line_start_ = true;
+  bool tune_has_text_ = false;
+  bool buffering_x_ = false;    // inside a line that starts with "X"
+  std::string line_;            // the buffered "X..." line
+};
+
+}  // namespace abc

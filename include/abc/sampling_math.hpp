@@ -1,0 +1,44 @@
+// Drawing the next token from a row of logits: temperature softmax (maximum
+// subtracted, so no overflow at low temperature) and a categorical draw by inverse
+// CDF. Shared by the CPU sampler and the CUDA sampling kernel.
+#pragma once
+#include <cstdint>
+
+#include "abc/cell_math.hpp"
+#include "abc/philox.hpp"
+
+namespace abc {
+
+// Uniform in [0, 1) for stream `stream` at generation step `step`: the draw of a tune
+// does not depend on how many tunes run beside it.
+ABC_HD inline float sample_uniform(std::uint64_t seed, std::uint32_t stream, std::uint32_t step) {
+  constexpr std::uint32_t kSampleTag = 0x53414D50u;  // "SAMP"
+  const U32x4 ctr{{step, stream, 0u, kSampleTag}};
+  const U32x2 key{{static_cast<std::uint32_t>(seed), static_cast<std::uint32_t>(seed >> 32)}};
+  return uniform_from_u32(philox4x32_10(ctr, key).v[0]);
+}
+
+// Token drawn from softmax(logits / temperature) with the uniform u; temperature 0
+// (or below) returns the argmax. logits: [V]. Lower temperature = safer, more
+// repetitive tunes; higher = wilder ones.
+template <class S>
+ABC_HD inline int sample_token(const S* logits, int V, float temperature, float u) {
+  int best = 0;
+  for (int v = 1; v < V; ++v) {
+    if (logits[v] > logits[best]) best = v;
+  }
+  if (temperature <= 0.0f) return best;
+  const double inv_t = 1.0 / static_cast<double>(temperature);
+  const double top = static_cast<double>(logits[best]);
+  double sum = 0.0;
+  for (int v = 0; v < V; ++v) sum += cell::exp_of((static_cast<double>(logits[v]) - top) * inv_t);
+  const double target = static_cast<double>(u) * sum;
+  double cumulative = 0.0;
+  for (int v = 0; v < V; ++v) {
+    cumulative += cell::exp_of((static_cast<double>(logits[v]) - top) * inv_t);
+    if (target < cumulative) return v;
+  }
+  return best;  // rounding left target at the very top: the most likely token
+}
+
+}  // namespace abc

@@ -1,0 +1,46 @@
+// Training loop: data -> vocabulary -> batcher -> model step -> Adam, with
+// validation every epoch, metrics.csv, best/last checkpoints and runs/latest.
+#pragma once
+#include <cstdint>
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "abc/model.hpp"
+#include "abc/optimizer.hpp"
+
+namespace abc {
+
+struct TrainOptions {
+  ModelConfig model;             // vocab is filled in from the data
+  int seq = 100;                 // chunk length T
+  int batch = 32;                // parallel streams B
+  int epochs = 20;
+  AdamConfig adam;               // lr, clip
+  std::uint64_t seed = 1;        // init, split, shuffles, dropout
+  std::vector<std::string> data; // files/folders; empty = the default corpus
+  std::vector<std::string> val;  // validation files/folders; empty = split from data
+  std::string device = "auto";   // auto | cpu | cuda
+  std::string out_dir;           // empty = <runs>/<date-time>-<cell>-h<H>
+  double max_minutes = 0;        // stop after this much training time (0 = no limit)
+};
+
+struct TrainResult {
+  std::string run_dir;
+  int epochs_run = 0;
+  int best_epoch = 0;
+  double best_val_loss = 0;      // nats per character
+  double last_train_loss = 0;
+  double seconds = 0;
+  double chars_per_second = 0;   // training throughput of the last epoch
+};
+
+// Which backend runs: "cpu" for now; throws abc::Error for --device cuda without a
+// usable GPU. `notice` receives the one-line reason when auto falls back to the CPU.
+std::string resolve_device(const std::string& requested, std::string* notice);
+
+// Runs training; progress goes to `log` (a live line when `live` is true, plain lines
+// otherwise). Throws abc::Error on bad data, a non-finite loss, or I/O failure.
+TrainResult train(const TrainOptions& options, std::ostream& log, bool live);
+
+}  // namespace abc

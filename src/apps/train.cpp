@@ -1,0 +1,44 @@
+// abc_cuda_train: train an LSTM or tanh RNN on ABC tunes. Thin: flags -> TrainOptions.
+#include <unistd.h>
+
+#include <iostream>
+
+#include "abc/cli.hpp"
+#include "abc/trainer.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{
+      "Train a character-level LSTM or tanh RNN on ABC tunes (teacher forcing, B parallel streams,\n"
+      "hidden state carried between chunks of T characters). With no --data it trains on the\n"
+      "default corpus (tools/fetch_corpus.sh, then abc_cuda_corpus). Writes config.txt,\n"
+      "metrics.csv, best.ckpt and last.ckpt into the run folder and points runs/latest at it."};
+  app.name("abc_cuda_train");
+  abc::TrainOptions o;
+  std::string cell = "lstm";
+  app.add_option("--cell", cell, "Recurrent cell")->check(CLI::IsMember({"lstm", "rnn"}))->capture_default_str();
+  app.add_option("--hidden", o.model.hidden, "Hidden units per layer")->check(CLI::Range(1, 8192))->required();
+  app.add_option("--layers", o.model.layers, "Recurrent layers")->check(CLI::Range(1, 16))->capture_default_str();
+  o.model.dropout = 0.1f;
+  app.add_option("--dropout", o.model.dropout, "Dropout on each layer's output, in [0, 1)")
+      ->check(CLI::Range(0.0f, 0.95f))->capture_default_str();
+  app.add_option("--seq", o.seq, "Chunk length T (characters per stream per step)")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--batch", o.batch, "Parallel streams B")->check(CLI::Range(1, 65536))->capture_default_str();
+  app.add_option("--epochs", o.epochs, "Passes over the training text")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--lr", o.adam.lr, "Adam learning rate")->check(CLI::Range(1e-7f, 1.0f))->capture_default_str();
+  app.add_option("--clip", o.adam.clip, "Clip gradients to this global norm (0 = off)")->check(CLI::Range(0.0f, 1e6f))->capture_default_str();
+  app.add_option("--seed", o.seed, "Seed of init, split, shuffles and dropout")->capture_default_str();
+  app.add_option("--data", o.data, ".abc files, folders or <start>/<end> text (cleaned by the corpus builder)")
+      ->check(CLI::ExistingPath);
+  app.add_option("--val", o.val, "Validation tunes (default: 10% of --data, or the default corpus's val.txt)")
+      ->check(CLI::ExistingPath);
+  app.add_option("--device", o.device, "auto (GPU when usable, else CPU), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+  app.add_option("--out", o.out_dir, "Run folder (default: runs/<date-time>-<cell>-h<H>)");
+  app.add_option("--max-minutes", o.max_minutes, "Stop after the epoch that passes this much training time")
+      ->check(CLI::Range(0.0, 1e6));
+  return abc::run_cli(app, argc, argv, [&] {
+    o.model.cell = abc::parse_cell_kind(cell);
+    abc::train(o, std::cerr, isatty(STDERR_FILENO) != 0);
+    return abc::kExitOk;
+  });
+}
