@@ -1,15 +1,13 @@
 #include "abc/checkpoint.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
 #include <zlib.h>
 
-#include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <sstream>
 
 #include "abc/error.hpp"
+#include "abc/io.hpp"
 
 namespace abc {
 namespace {
@@ -90,32 +88,6 @@ std::string config_text(const ModelConfig& model, const std::map<std::string, st
   return out;
 }
 
-void write_file_atomic(const std::string& path, const std::string& bytes) {
-  const std::string tmp = path + ".tmp";
-  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) throw file_error(path, std::string("cannot write: ") + std::strerror(errno));
-  std::size_t done = 0;
-  while (done < bytes.size()) {
-    const ssize_t n = ::write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      const std::string reason = std::strerror(errno);
-      ::close(fd);
-      ::unlink(tmp.c_str());
-      throw file_error(path, "cannot write: " + reason + " (disk full?); the previous file is unchanged");
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  if (::fsync(fd) != 0 || ::close(fd) != 0) {
-    ::unlink(tmp.c_str());
-    throw file_error(path, std::string("cannot flush to disk: ") + std::strerror(errno));
-  }
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
-    ::unlink(tmp.c_str());
-    throw file_error(path, std::string("cannot replace: ") + std::strerror(errno));
-  }
-}
-
 void save_checkpoint(const Checkpoint& ckpt, const std::string& path) {
   const ParamLayout layout(ckpt.model);
   if (ckpt.params.size() != layout.total()) throw Error("internal: parameter block size does not match the model");
@@ -138,11 +110,9 @@ void save_checkpoint(const Checkpoint& ckpt, const std::string& path) {
 }
 
 Checkpoint load_checkpoint(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw file_error(path, "cannot open checkpoint (no such file? train a model first, or pass --checkpoint)");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  const std::string file = buffer.str();
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) throw file_error(path, "cannot open checkpoint (no such file? train a model first, or pass --checkpoint)");
+  const std::string file = read_file(path);
   if (file.size() < sizeof kMagic || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
     throw file_error(path, "not an abc-cuda checkpoint");
   }

@@ -9,6 +9,7 @@
 #include <unordered_set>
 
 #include "abc/error.hpp"
+#include "abc/io.hpp"
 #include "abc/playability.hpp"
 #include "abc/text_clean.hpp"
 
@@ -16,14 +17,6 @@ namespace fs = std::filesystem;
 
 namespace abc {
 namespace {
-
-std::string read_file_bytes(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw file_error(path, "cannot open file for reading");
-  std::ostringstream buffer;
-  buffer << in.rdbuf();
-  return buffer.str();
-}
 
 bool is_tune_file(const fs::path& p) {
   const std::string ext = p.extension().string();
@@ -68,7 +61,7 @@ int SourceReport::dropped_total() const {
 }
 
 std::vector<RawTune> read_tune_file(const std::string& path, int* merged_stray_tags) {
-  const std::string bytes = read_file_bytes(path);
+  const std::string bytes = read_file(path);
   if (bytes.empty()) throw file_error(path, "empty file (expected ABC tunes)");
   if (looks_binary(bytes)) throw file_error(path, "binary data, not ABC text");
   const std::string text = normalize_line_ends(bytes);
@@ -189,19 +182,7 @@ void write_split(const Split& split, const std::string& dir) {
   fs::create_directories(dir, ec);
   if (ec) throw file_error(dir, "cannot create output folder: " + ec.message());
   auto write = [&](const std::vector<std::string>& tunes, const std::string& name) {
-    const std::string path = dir + "/" + name;
-    const std::string tmp = path + ".tmp";
-    {
-      std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-      out << to_tagged_text(tunes);
-      out.flush();
-      if (!out) {
-        fs::remove(tmp, ec);
-        throw file_error(path, "cannot write (disk full or no permission?)");
-      }
-    }
-    fs::rename(tmp, path, ec);
-    if (ec) throw file_error(path, "cannot replace: " + ec.message());
+    write_file_atomic(dir + "/" + name, to_tagged_text(tunes));
   };
   write(split.train, "train.txt");
   write(split.val, "val.txt");

@@ -14,6 +14,7 @@
 #include "abc/cpu_model.hpp"
 #include "abc/device_probe.hpp"
 #include "abc/error.hpp"
+#include "abc/io.hpp"
 #include "abc/paths.hpp"
 #include "abc/vocab.hpp"
 
@@ -25,14 +26,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
-
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw file_error(path, "cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 struct TrainingText {
   std::string train, val;
@@ -49,8 +42,8 @@ TrainingText load_texts(const TrainOptions& o, std::ostream& log) {
       throw Error("the default corpus is not built (" + train +
                   " missing): run tools/fetch_corpus.sh and build/abc_cuda_corpus, or pass --data FILES");
     }
-    texts.train = read_text_file(train);
-    texts.val = read_text_file(val);
+    texts.train = read_file(train);
+    texts.val = read_file(val);
     texts.description = "default corpus " + dir;
     return texts;
   }

@@ -5,6 +5,7 @@
 #include <fstream>
 
 #include "abc/checkpoint.hpp"
+#include "abc/io.hpp"
 #include "abc/error.hpp"
 #include "test_helpers.hpp"
 

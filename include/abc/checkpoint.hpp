@@ -42,7 +42,4 @@ void save_checkpoint(const Checkpoint& ckpt, const std::string& path);
 // truncated, checksum mismatch, inconsistent sizes.
 Checkpoint load_checkpoint(const std::string& path);
 
-// Writes `bytes` to `path` atomically (temporary file in the same folder, fsync, rename).
-void write_file_atomic(const std::string& path, const std::string& bytes);
-
 }  // namespace abc

@@ -1,0 +1,216 @@
+#!/usr/bin/env python3
+"""The abc-cuda model in PyTorch, for side-by-side comparisons on the same machine.
+
+Same model: one-hot token -> nn.LSTM / nn.RNN(tanh) -> dropout -> nn.Linear -> softmax
+cross-entropy (a one-hot input times W_ih is exactly our input-table row lookup). Same
+data and batching: the vocabulary (<start>/<end> as one token each, then characters by
+byte value), tunes shuffled each epoch and laid end to end in B streams, chunks of T with
+the hidden state carried (detached) between chunks, validation over the whole val text
+in order with the state carried. Same optimiser: Adam and clipping by global norm.
+
+  torch_reference.py train --hidden 100 --epochs 20 ...   loss per epoch, then a summary
+  torch_reference.py bench --cell lstm --hidden 100 --batch 64 --seq 100
+"""
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def tokenize(text, char_ids):
+    ids, i = [], 0
+    while i < len(text):
+        if text.startswith("<start>", i):
+            ids.append(0)
+            i += 7
+        elif text.startswith("<end>", i):
+            ids.append(1)
+            i += 5
+        else:
+            if text[i] in char_ids:
+                ids.append(char_ids[text[i]])
+            i += 1
+    return ids
+
+
+def build_vocab(text):
+    chars = sorted(set(text.replace("<start>", "").replace("<end>", "")), key=ord)
+    return {c: k + 2 for k, c in enumerate(chars)}
+
+
+class Model(nn.Module):
+    def __init__(self, cell, vocab, hidden, layers, dropout):
+        super().__init__()
+        rnn = nn.LSTM if cell == "lstm" else nn.RNN
+        self.vocab = vocab
+        self.rnn = rnn(vocab, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
+        self.drop = nn.Dropout(dropout)
+        self.out = nn.Linear(hidden, vocab)
+
+    def forward(self, tokens, state):  # tokens [T, B]
+        x = nn.functional.one_hot(tokens, self.vocab).float()
+        y, state = self.rnn(x, state)
+        return self.out(self.drop(y)), state
+
+
+def detach(state):
+    if state is None:
+        return None
+    return tuple(s.detach() for s in state) if isinstance(state, tuple) else state.detach()
+
+
+def streams(tokens, batch):
+    length = len(tokens) // batch
+    return torch.tensor(tokens[: length * batch], dtype=torch.long).view(batch, length).t().contiguous()  # [L, B]
+
+
+def split_tunes(ids):
+    tunes = []
+    for t in ids:
+        if t == 0 or not tunes:
+            tunes.append([])
+        tunes[-1].append(t)
+    return tunes
+
+
+def evaluate(model, val_ids, batch, seq):
+    model.eval()
+    batch = max(1, min(batch, len(val_ids) // 2))
+    data = streams(val_ids, batch)
+    total, count, state = 0.0, 0, None
+    with torch.no_grad():
+        for start in range(0, data.size(0) - 1, seq):
+            x = data[start : start + seq]
+            y = data[start + 1 : start + 1 + seq]
+            x = x[: y.size(0)]
+            logits, state = model(x, state)
+            total += nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), y.reshape(-1), reduction="sum").item()
+            count += y.numel()
+    model.train()
+    return total / count
+
+
+def train(args):
+    torch.manual_seed(args.seed)
+    train_text = open(args.train, encoding="latin-1").read()
+    val_text = open(args.val, encoding="latin-1").read()
+    char_ids = build_vocab(train_text)
+    vocab = len(char_ids) + 2
+    tunes = split_tunes(tokenize(train_text, char_ids))
+    val_ids = tokenize(val_text, char_ids)
+    model = Model(args.cell, vocab, args.hidden, args.layers, args.dropout)
+    opt = torch.optim.Adam(model.parameters(), lr=args.lr)
+    rng = random.Random(args.seed)
+    history, start_all = [], time.time()
+    for epoch in range(1, args.epochs + 1):
+        order = list(range(len(tunes)))
+        rng.shuffle(order)
+        data = streams([t for k in order for t in tunes[k]], args.batch)
+        state, losses, t0 = None, [], time.time()
+        steps = (data.size(0) - 1) // args.seq
+        for s in range(steps):
+            x = data[s * args.seq : (s + 1) * args.seq]
+            y = data[s * args.seq + 1 : (s + 1) * args.seq + 1]
+            logits, state = model(x, detach(state))
+            loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            if args.clip > 0:
+                nn.utils.clip_grad_norm_(model.parameters(), args.clip)
+            opt.step()
+            losses.append(loss.item())
+        seconds = time.time() - t0
+        val = evaluate(model, val_ids, args.batch, args.seq)
+        rate = steps * args.batch * args.seq / seconds
+        history.append({"epoch": epoch, "train": sum(losses) / len(losses), "val": val, "chars_per_s": rate, "seconds": seconds})
+        print(f"torch epoch {epoch}/{args.epochs}: train {history[-1]['train']:.4f}, val {val:.4f} nats/char, "
+              f"{rate:.0f} chars/s, {seconds:.1f} s", flush=True)
+    best = min(history, key=lambda h: h["val"])
+    print(json.dumps({"best_val": best["val"], "best_epoch": best["epoch"], "seconds": time.time() - start_all}))
+
+
+def bench(args):
+    torch.manual_seed(1)
+    text = open(args.train, encoding="latin-1").read()
+    char_ids = build_vocab(text)
+    vocab = len(char_ids) + 2
+    data = streams(tokenize(text, char_ids), args.batch)
+    model = Model(args.cell, vocab, args.hidden, 1, 0.1)
+    opt = torch.optim.Adam(model.parameters(), lr=2e-3)
+    steps_total = (data.size(0) - 1) // args.seq
+    state, pos = None, 0
+
+    def step():
+        nonlocal state, pos
+        if pos >= steps_total:
+            pos, state = 0, None
+        x = data[pos * args.seq : (pos + 1) * args.seq]
+        y = data[pos * args.seq + 1 : (pos + 1) * args.seq + 1]
+        pos += 1
+        logits, state = model(x, detach(state))
+        loss = nn.functional.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1))
+        opt.zero_grad()
+        loss.backward()
+        nn.utils.clip_grad_norm_(model.parameters(), 5.0)
+        opt.step()
+
+    for _ in range(args.warmup):
+        step()
+    train_rates = []
+    for _ in range(args.repeats):
+        t0 = time.perf_counter()
+        for _ in range(args.steps):
+            step()
+        train_rates.append(args.steps * args.batch * args.seq / (time.perf_counter() - t0))
+
+    model.eval()
+    sample_rates = []
+    with torch.no_grad():
+        for _ in range(args.repeats):
+            token, state = torch.zeros(1, 1, dtype=torch.long), None
+            t0 = time.perf_counter()
+            for _ in range(args.sample_chars):
+                logits, state = model(token, state)
+                probs = torch.softmax(logits[0, 0] / 0.8, dim=-1)
+                token = torch.multinomial(probs, 1).view(1, 1)
+            sample_rates.append(args.sample_chars / (time.perf_counter() - t0))
+    med = lambda v: sorted(v)[len(v) // 2]
+    print(f"cell={args.cell} hidden={args.hidden} batch={args.batch} seq={args.seq} "
+          f"train_chars_per_s={med(train_rates):.0f} sample_chars_per_s={med(sample_rates):.0f}")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("mode", choices=["train", "bench"])
+    p.add_argument("--cell", default="lstm", choices=["lstm", "rnn"])
+    p.add_argument("--hidden", type=int, default=100)
+    p.add_argument("--layers", type=int, default=1)
+    p.add_argument("--dropout", type=float, default=0.1)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--seq", type=int, default=100)
+    p.add_argument("--epochs", type=int, default=20)
+    p.add_argument("--lr", type=float, default=3e-3)
+    p.add_argument("--clip", type=float, default=5.0)
+    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--sample-chars", type=int, default=2000)
+    p.add_argument("--train", default=os.path.join(ROOT, "data/corpus/train.txt"))
+    p.add_argument("--val", default=os.path.join(ROOT, "data/corpus/val.txt"))
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    (train if args.mode == "train" else bench)(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
