@@ -120,14 +120,15 @@ struct GradCase {
   CellKind cell;
   int layers;
   float dropout;
-  int max_batch, max_seq;  // chunk is B=3, T=4; larger limits exercise short chunks
+  int max_batch, max_seq;  // larger limits than the chunk's exercise short chunks
+  int B = 3, T = 4;        // the chunk; B = 1 takes the single-row (GEMV) path
 };
 
 std::string case_name(const testing::TestParamInfo<GradCase>& info) {
   const GradCase& c = info.param;
   return std::string(abc::cell_kind_name(c.cell)) + "_L" + std::to_string(c.layers) +
          (c.dropout > 0 ? "_dropout" : "_nodropout") +
-         (c.max_seq > 4 || c.max_batch > 3 ? "_short" : "_exact");
+         (c.max_seq > c.T || c.max_batch > c.B ? "_short" : "_exact") + (c.B == 1 ? "_B1" : "");
 }
 
 class GradCheckTest : public testing::TestWithParam<GradCase> {};
@@ -135,7 +136,7 @@ class GradCheckTest : public testing::TestWithParam<GradCase> {};
 // Every element of every parameter tensor and of the carried-in state.
 TEST_P(GradCheckTest, EveryParameterAndStateElementMatchesCentralDifferences) {
   const GradCase& c = GetParam();
-  const int B = 3, T = 4;
+  const int B = c.B, T = c.T;
   ModelConfig config{c.cell, 7, 5, c.layers, c.dropout};
   GradCheck gc(config, B, T, c.max_batch, c.max_seq);
 
@@ -180,7 +181,8 @@ INSTANTIATE_TEST_SUITE_P(
                     GradCase{CellKind::kLstm, 2, 0.0f, 3, 4}, GradCase{CellKind::kLstm, 2, 0.3f, 4, 6},
                     GradCase{CellKind::kLstm, 3, 0.3f, 3, 4}, GradCase{CellKind::kRnn, 1, 0.0f, 3, 4},
                     GradCase{CellKind::kRnn, 1, 0.3f, 4, 6}, GradCase{CellKind::kRnn, 2, 0.0f, 4, 6},
-                    GradCase{CellKind::kRnn, 2, 0.3f, 3, 4}),
+                    GradCase{CellKind::kRnn, 2, 0.3f, 3, 4}, GradCase{CellKind::kLstm, 2, 0.3f, 1, 4, 1, 4},
+                    GradCase{CellKind::kRnn, 1, 0.0f, 2, 4, 1, 4}),
     case_name);
 
 // The check above must be able to fail: gradients from the wrong dropout masks, or
@@ -242,36 +244,37 @@ TEST(CpuModel, GradientsAreOverwrittenNotAccumulated) {
 // step_logits one token at a time gives the same nats.
 TEST(CpuModel, StateCarriesAcrossChunksAndSteps) {
   for (CellKind cell : {CellKind::kLstm, CellKind::kRnn}) {
-    const ModelConfig config{cell, 9, 6, 2, 0.5f};
-    const int B = 2;
-    const Chunk whole = random_chunk(8, B, 9, 6);
-    Chunk head = whole, tail = whole;
-    head.T = tail.T = 4;
-    head.inputs.resize(8);
-    head.targets.resize(8);
-    tail.inputs.erase(tail.inputs.begin(), tail.inputs.begin() + 8);
-    tail.targets.erase(tail.targets.begin(), tail.targets.begin() + 8);
+    for (const int B : {1, 2}) {  // B = 1 takes the single-row (GEMV) path
+      const ModelConfig config{cell, 9, 6, 2, 0.5f};
+      const Chunk whole = random_chunk(8, B, 9, 6);
+      Chunk head = whole, tail = whole;
+      head.T = tail.T = 4;
+      head.inputs.resize(static_cast<std::size_t>(4 * B));
+      head.targets.resize(static_cast<std::size_t>(4 * B));
+      tail.inputs.erase(tail.inputs.begin(), tail.inputs.begin() + 4 * B);
+      tail.targets.erase(tail.targets.begin(), tail.targets.begin() + 4 * B);
 
-    CpuModel<double> model(config, B, 8);
-    model.init_params(2);
-    const double at_once = model.evaluate(whole);
-    model.reset_state();
-    const double halves = model.evaluate(head) + model.evaluate(tail);
-    EXPECT_NEAR(at_once, halves, 1e-12 * at_once);
+      CpuModel<double> model(config, B, 8);
+      model.init_params(2);
+      const double at_once = model.evaluate(whole);
+      model.reset_state();
+      const double halves = model.evaluate(head) + model.evaluate(tail);
+      EXPECT_NEAR(at_once, halves, 1e-12 * at_once);
 
-    model.reset_state();
-    double stepped = 0;
-    std::vector<double> logits(static_cast<std::size_t>(B) * 9);
-    for (int t = 0; t < 8; ++t) {
-      model.step_logits(&whole.inputs[static_cast<std::size_t>(t) * B], B, logits.data());
-      for (int b = 0; b < B; ++b) {
-        const double* z = &logits[static_cast<std::size_t>(b) * 9];
-        double sum = 0;
-        for (int k = 0; k < 9; ++k) sum += std::exp(z[k]);
-        stepped += std::log(sum) - z[whole.targets[static_cast<std::size_t>(t) * B + b]];
+      model.reset_state();
+      double stepped = 0;
+      std::vector<double> logits(static_cast<std::size_t>(B) * 9);
+      for (int t = 0; t < 8; ++t) {
+        model.step_logits(&whole.inputs[static_cast<std::size_t>(t) * B], B, logits.data());
+        for (int b = 0; b < B; ++b) {
+          const double* z = &logits[static_cast<std::size_t>(b) * 9];
+          double sum = 0;
+          for (int k = 0; k < 9; ++k) sum += std::exp(z[k]);
+          stepped += std::log(sum) - z[whole.targets[static_cast<std::size_t>(t) * B + b]];
+        }
       }
+      EXPECT_NEAR(at_once, stepped, 1e-12 * at_once) << abc::cell_kind_name(cell) << " B=" << B;
     }
-    EXPECT_NEAR(at_once, stepped, 1e-12 * at_once) << abc::cell_kind_name(cell);
   }
 }
 

@@ -16,7 +16,20 @@ namespace cell {
 // Overloads so templates pick the float or double libm function on host and device.
 ABC_HD inline float exp_of(float x) { return ::expf(x); }
 ABC_HD inline double exp_of(double x) { return ::exp(x); }
-ABC_HD inline float tanh_of(float x) { return ::tanhf(x); }
+// float tanh from one expf: glibc's tanhf goes through expm1f and was a quarter of
+// the CPU training time. Near 0, where 1 - e^{-2|x|} loses digits, the series
+// x - x^3/3 + 2x^5/15 is exact to float precision (next term 17x^7/315 < 2e-12 there).
+// Absolute error elsewhere is below 1e-7.
+ABC_HD inline float tanh_of(float x) {
+  const float a = x < 0.0f ? -x : x;
+  if (a < 0.03f) {
+    const float x2 = x * x;
+    return x * (1.0f - x2 * (1.0f / 3.0f - x2 * (2.0f / 15.0f)));
+  }
+  const float e = ::expf(-2.0f * a);  // in (0, 1): no overflow for any x
+  const float t = (1.0f - e) / (1.0f + e);
+  return x < 0.0f ? -t : t;
+}
 ABC_HD inline double tanh_of(double x) { return ::tanh(x); }
 ABC_HD inline float log_of(float x) { return ::logf(x); }
 ABC_HD inline double log_of(double x) { return ::log(x); }

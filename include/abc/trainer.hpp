@@ -11,12 +11,20 @@
 
 namespace abc {
 
+// Defaults chosen on the default corpus with LSTM H=100 (README, "Choosing the defaults").
+inline AdamConfig default_adam() {
+  AdamConfig adam;
+  adam.lr = 3e-3;
+  adam.clip = 5;
+  return adam;
+}
+
 struct TrainOptions {
   ModelConfig model;             // vocab is filled in from the data
   int seq = 100;                 // chunk length T
-  int batch = 32;                // parallel streams B
+  int batch = 16;                // parallel streams B
   int epochs = 20;
-  AdamConfig adam;               // lr, clip
+  AdamConfig adam = default_adam();  // lr 3e-3, clip 5
   std::uint64_t seed = 1;        // init, split, shuffles, dropout
   std::vector<std::string> data; // files/folders; empty = the default corpus
   std::vector<std::string> val;  // validation files/folders; empty = split from data

@@ -11,14 +11,26 @@
 namespace abc {
 namespace {
 
-// C[M,N] = alpha * op(A)[M,K] op(B)[K,N] + beta * C, all row-major.
+// C[M,N] = op(A)[M,K] op(B)[K,N] + beta * C, all row-major. A single row (sampling,
+// B=1) goes to GEMV: OpenBLAS's GEMM packs its operands first, which costs more than
+// the arithmetic of one row.
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda,
           const float* B, int ldb, float beta, float* C, int ldc) {
+  if (M == 1 && !trans_a) {  // c[N] = op(B)^T a[K]
+    cblas_sgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, trans_b ? N : K, trans_b ? K : N, 1.0f,
+                B, ldb, A, 1, beta, C, 1);
+    return;
+  }
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
 }
 void gemm(bool trans_a, bool trans_b, int M, int N, int K, const double* A, int lda,
           const double* B, int ldb, double beta, double* C, int ldc) {
+  if (M == 1 && !trans_a) {
+    cblas_dgemv(CblasRowMajor, trans_b ? CblasNoTrans : CblasTrans, trans_b ? N : K, trans_b ? K : N, 1.0,
+                B, ldb, A, 1, beta, C, 1);
+    return;
+  }
   cblas_dgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               M, N, K, 1.0, A, lda, B, ldb, beta, C, ldc);
 }
