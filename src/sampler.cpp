@@ -1,9 +1,10 @@
 #include "abc/sampler.hpp"
 
+#include <algorithm>
 #include <chrono>
 
+#include "abc/backend.hpp"
 #include "abc/error.hpp"
-#include "abc/sampling_math.hpp"
 
 namespace abc {
 
@@ -65,41 +66,101 @@ void TuneWriter::end_tune(bool /*at_end*/) {
   tune_has_text_ = false;
 }
 
+SamplingModel sampling_model(Backend& backend, const SampleOptions& options) {
+  SamplingModel model;
+  model.max_streams = backend.max_batch();
+  model.reset_state = [&backend] { backend.reset_state(); };
+  const float temperature = options.temperature;
+  const std::uint64_t seed = options.seed;
+  model.step = [&backend, temperature, seed](const TokenId* tokens, int n, std::uint32_t first_stream,
+                                             std::uint32_t step, TokenId* next) {
+    backend.sample_step(tokens, n, temperature, seed, first_stream, step, next);
+  };
+  return model;
+}
+
+namespace {
+
+// One tune being generated: its text so far (until its turn to print) and progress.
+struct Stream {
+  std::string pending;  // characters not yet given to the writer
+  int drawn = 0;
+  bool done = false;
+  bool ended = false;   // finished at <end>
+};
+
+}  // namespace
+
 SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const SampleOptions& options,
                          std::ostream& out) {
   if (options.prime.empty()) throw Error("--prime must not be empty", kExitUsage);
+  if (model.max_streams < 1) throw Error("internal: sampling model without streams");
   std::vector<TokenId> prime;
   try {
     prime = vocab.encode(options.prime);
   } catch (const Error& e) {
     throw Error(std::string("--prime: ") + e.what(), kExitUsage);
   }
+  std::string prime_text;
+  for (TokenId id : prime) {
+    if (id != Vocab::kStart && id != Vocab::kEnd) prime_text += vocab.token_text(id);
+  }
+
   const auto start = std::chrono::steady_clock::now();
   SampleStats stats;
   TuneWriter writer(out, options.tags);
-  for (int k = 0; k < options.n; ++k) {
+  std::vector<TokenId> tokens, next;
+  std::vector<Stream> streams;
+  for (int group_start = 0; group_start < options.n; group_start += model.max_streams) {
+    const int g = std::min(model.max_streams, options.n - group_start);
+    const auto first = static_cast<std::uint32_t>(group_start);
+    tokens.assign(static_cast<std::size_t>(g), Vocab::kStart);
+    next.assign(static_cast<std::size_t>(g), Vocab::kStart);
+    streams.assign(static_cast<std::size_t>(g), Stream{});
+    for (auto& s : streams) s.pending = prime_text;
     model.reset_state();
+    // Feed the prime; only the draw after its last token counts (generation step 0).
+    for (std::size_t k = 0; k < prime.size(); ++k) {
+      std::fill(tokens.begin(), tokens.end(), prime[k]);
+      model.step(tokens.data(), g, first, 0, next.data());
+    }
+
+    int printing = 0;  // the stream whose characters go straight to the writer
     writer.begin_tune();
-    const float* logits = nullptr;
-    for (TokenId id : prime) {
-      logits = model.step(id);
-      if (id != Vocab::kStart && id != Vocab::kEnd) writer.put(vocab.token_text(id)[0]);
-    }
-    bool ended = false;
-    for (int step = 0; step < options.max_len; ++step) {
-      const float u = sample_uniform(options.seed, static_cast<std::uint32_t>(k), static_cast<std::uint32_t>(step));
-      const TokenId next = sample_token(logits, vocab.size(), options.temperature, u);
-      ++stats.tokens;
-      if (next == Vocab::kEnd) {
-        ended = true;
-        break;
+    auto print_ready = [&] {
+      // Hand the printing stream's pending text over; finish it and move on when done.
+      while (printing < g) {
+        Stream& s = streams[static_cast<std::size_t>(printing)];
+        for (char c : s.pending) writer.put(c);
+        s.pending.clear();
+        if (!s.done) return;
+        writer.end_tune(s.ended);
+        ++stats.tunes;
+        stats.ended += s.ended;
+        if (++printing < g) writer.begin_tune();
       }
-      if (next != Vocab::kStart) writer.put(vocab.token_text(next)[0]);
-      logits = model.step(next);
+    };
+    int active = g;
+    for (std::uint32_t step = 0; active > 0; ++step) {
+      if (step > 0) model.step(tokens.data(), g, first, step, next.data());
+      for (int i = 0; i < g; ++i) {
+        Stream& s = streams[static_cast<std::size_t>(i)];
+        if (s.done) continue;
+        const TokenId t = next[static_cast<std::size_t>(i)];
+        ++s.drawn;
+        ++stats.tokens;
+        if (t == Vocab::kEnd) {
+          s.done = s.ended = true;
+        } else {
+          if (t != Vocab::kStart) s.pending += vocab.token_text(t)[0];
+          tokens[static_cast<std::size_t>(i)] = t;
+          if (s.drawn >= options.max_len) s.done = true;
+        }
+        if (s.done) --active;
+      }
+      print_ready();
     }
-    writer.end_tune(ended);
-    ++stats.tunes;
-    stats.ended += ended;
+    print_ready();
   }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   return stats;

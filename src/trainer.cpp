@@ -9,9 +9,9 @@
 #include <sstream>
 
 #include "abc/batcher.hpp"
+#include "abc/backend.hpp"
 #include "abc/checkpoint.hpp"
 #include "abc/corpus.hpp"
-#include "abc/cpu_model.hpp"
 #include "abc/device_probe.hpp"
 #include "abc/error.hpp"
 #include "abc/io.hpp"
@@ -102,7 +102,7 @@ void point_latest_at(const fs::path& run_dir) {
   if (ec) throw file_error(link.string(), "cannot point at the new run: " + ec.message());
 }
 
-double validation_loss(CpuModel<float>& model, SequentialBatcher& val, Chunk& chunk) {
+double validation_loss(Backend& model, SequentialBatcher& val, Chunk& chunk) {
   model.reset_state();
   val.restart();
   double nats = 0;
@@ -118,16 +118,16 @@ std::string resolve_device(const std::string& requested, std::string* notice) {
   if (requested != "auto" && requested != "cuda") {
     throw Error("--device must be auto, cpu or cuda (got '" + requested + "')", kExitUsage);
   }
-  const DeviceProbe probe = probe_cuda_device();
-  if (requested == "cuda") {
-    if (!probe.usable) throw Error("--device cuda: " + probe.reason + "; use --device cpu or auto");
-    throw Error("--device cuda: the CUDA training backend is not part of this version yet; use --device cpu");
+  DeviceProbe probe = probe_cuda_device();
+#ifndef ABC_HAVE_CUDA_BACKEND
+  if (probe.usable) {
+    probe.usable = false;
+    probe.reason = "GPU " + probe.name + " found, but this build has no CUDA backend";
   }
-  if (notice) {
-    *notice = probe.usable ? "GPU " + probe.name + " found, but the CUDA training backend is not part of this "
-                                                   "version yet: training on the CPU"
-                           : probe.reason + ": training on the CPU";
-  }
+#endif
+  if (probe.usable) return "cuda";
+  if (requested == "cuda") throw Error("--device cuda: " + probe.reason + "; use --device cpu or auto");
+  if (notice) *notice = probe.reason + ": running on the CPU";
   return "cpu";
 }
 
@@ -178,24 +178,29 @@ TrainResult train(const TrainOptions& options, std::ostream& log, bool live) {
   metrics << "epoch,train_loss,val_loss,chars_per_s,seconds\n";
   if (!metrics) throw file_error((run_dir / "metrics.csv").string(), "cannot write");
 
-  CpuModel<float> model(config, batch, seq);
-  model.init_params(options.seed);
-  Adam<float> adam(model.num_params(), options.adam);
+  const std::unique_ptr<Backend> model = make_backend(device, config, options.adam, batch, seq);
+  {
+    std::vector<float> init(model->num_params());
+    init_param_block(model->layout(), options.seed, init.data());
+    model->upload_params(init.data());
+  }
   Checkpoint ckpt;
   ckpt.model = config;
   ckpt.vocab = vocab;
   auto save = [&](const std::string& name, int epoch) {
-    ckpt.params.assign(model.params(), model.params() + model.num_params());
-    ckpt.adam_m.assign(adam.m(), adam.m() + adam.size());
-    ckpt.adam_v.assign(adam.v(), adam.v() + adam.size());
+    ckpt.params.resize(model->num_params());
+    ckpt.adam_m.resize(model->num_params());
+    ckpt.adam_v.resize(model->num_params());
+    model->download_params(ckpt.params.data());
+    model->download_adam(ckpt.adam_m.data(), ckpt.adam_v.data());
     ckpt.meta = meta;
     ckpt.meta["epoch"] = std::to_string(epoch);
-    ckpt.meta["adam_steps"] = std::to_string(adam.steps());
+    ckpt.meta["adam_steps"] = std::to_string(model->adam_steps());
     save_checkpoint(ckpt, (run_dir / name).string());
   };
 
   log << "training " << cell_kind_name(config.cell) << " H=" << config.hidden << " layers=" << config.layers
-      << " dropout=" << config.dropout << " on " << device << ": " << model.num_params() << " parameters, "
+      << " dropout=" << config.dropout << " on " << device << ": " << model->num_params() << " parameters, "
       << options.epochs << " epochs of " << batcher.steps_per_epoch() << " steps (B=" << batch << ", T=" << seq
       << "), run folder " << run_dir.string() << "\n";
   log.flush();
@@ -211,31 +216,35 @@ TrainResult train(const TrainOptions& options, std::ostream& log, bool live) {
   const double tokens_per_step = static_cast<double>(seq) * batch;
   for (int epoch = 1; epoch <= options.epochs; ++epoch) {
     batcher.start_epoch(epoch - 1);
-    model.reset_state();
+    model->reset_state();
     const auto epoch_start = Clock::now();
     auto last_report = epoch_start;
     double loss_sum = 0;
     int step = 0;
-    while (batcher.next(chunk)) {
-      const double loss = model.forward_backward(chunk, options.seed, global_step);
-      if (!std::isfinite(loss)) {
-        throw Error("loss became " + std::to_string(loss) + " at epoch " + std::to_string(epoch) + " step " +
-                    std::to_string(step + 1) + ": lower --lr or --clip; the last good checkpoint is in " +
+    auto collect_losses = [&] {  // the only point where training waits for the device
+      const Backend::LossReport r = model->take_losses();
+      loss_sum += r.sum;
+      if (r.nonfinite || !std::isfinite(r.sum)) {
+        throw Error("loss or gradient became non-finite by epoch " + std::to_string(epoch) + " step " +
+                    std::to_string(step) + ": lower --lr or --clip; the last good checkpoint is in " +
                     run_dir.string());
       }
+    };
+    while (batcher.next(chunk)) {
+      model->forward_backward(chunk, options.seed, global_step);
       try {
-        adam.step(model.params(), model.grads());
+        model->optimizer_step();
       } catch (const Error& e) {
-        throw Error(std::string(e.what()) + " at epoch " + std::to_string(epoch) + " step " + std::to_string(step + 1) +
-                    ": lower --lr or --clip; the last good checkpoint is in " + run_dir.string());
+        throw Error(std::string(e.what()) + " (epoch " + std::to_string(epoch) + " step " + std::to_string(step + 1) +
+                    "); the last good checkpoint is in " + run_dir.string());
       }
-      loss_sum += loss;
       ++step;
       ++global_step;
-      const double elapsed = seconds_since(epoch_start);
       const bool report_now = live ? seconds_since(last_report) > 0.25 || step == steps
                                    : step % std::max(1, steps / 4) == 0 && step != steps;
       if (report_now) {
+        collect_losses();
+        const double elapsed = seconds_since(epoch_start);
         last_report = Clock::now();
         const double rate = step * tokens_per_step / elapsed;
         const double eta = (steps - step) * elapsed / step + (options.epochs - epoch) * steps * elapsed / step;
@@ -247,10 +256,11 @@ TrainResult train(const TrainOptions& options, std::ostream& log, bool live) {
         log.flush();
       }
     }
+    collect_losses();
     const double epoch_seconds = seconds_since(epoch_start);
     train_seconds += epoch_seconds;
     const double train_loss = loss_sum / step;
-    const double val_loss = validation_loss(model, val_batcher, chunk);
+    const double val_loss = validation_loss(*model, val_batcher, chunk);
     const double rate = step * tokens_per_step / epoch_seconds;
     if (live) log << "\r\x1b[K";
     char line[240];

@@ -2,10 +2,11 @@
 // X: numbering, stopping at <end> and --max-len, prime errors, seed reproducibility.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <sstream>
 
-#include "abc/cpu_model.hpp"
+#include "abc/backend.hpp"
 #include "abc/error.hpp"
 #include "abc/sampler.hpp"
 #include "abc/sampling_math.hpp"
@@ -14,22 +15,23 @@ namespace {
 
 const abc::Vocab kVocab = abc::Vocab::from_text("<start>\nX:1\nK:C\nABC|\n<end>\n");
 
-// A scripted model: returns logits that make `script[i]` the clear favourite at step i
-// (the step counter restarts with reset_state), <end> after the script.
+// A scripted model: every stream draws `script[i]` at its i-th step since
+// reset_state, then <end>.
 struct ScriptedModel {
   std::string script;
+  int max_streams = 4;
   std::size_t pos = 0;
-  std::vector<float> logits = std::vector<float>(static_cast<std::size_t>(kVocab.size()));
   abc::SamplingModel bind() {
-    return {[this] { pos = 0; },
-            [this](abc::TokenId) {
-              std::fill(logits.begin(), logits.end(), 0.0f);
-              const abc::TokenId want = pos < script.size() ? kVocab.id_of(script[pos]) : abc::Vocab::kEnd;
-              if (want < 0) throw std::logic_error("script character not in the test vocabulary");
-              logits[static_cast<std::size_t>(want)] = 50.0f;
-              ++pos;
-              return static_cast<const float*>(logits.data());
-            }};
+    abc::SamplingModel m;
+    m.max_streams = max_streams;
+    m.reset_state = [this] { pos = 0; };
+    m.step = [this](const abc::TokenId*, int n, std::uint32_t, std::uint32_t, abc::TokenId* next) {
+      const abc::TokenId want = pos < script.size() ? kVocab.id_of(script[pos]) : abc::Vocab::kEnd;
+      if (want < 0) throw std::logic_error("script character not in the test vocabulary");
+      std::fill(next, next + n, want);
+      ++pos;
+    };
+    return m;
   }
 };
 
@@ -124,25 +126,31 @@ TEST(Sampler, PrimeIsEchoedAndUnknownCharactersAreUsageErrors) {
   }
 }
 
+TEST(Sampler, GroupsSmallerThanNGiveTheSameOutput) {
+  ScriptedModel one{"\nX:1\nK:C\nABC|\n"};
+  one.max_streams = 1;
+  ScriptedModel many{"\nX:1\nK:C\nABC|\n"};
+  many.max_streams = 4;
+  abc::SampleOptions o;
+  o.n = 5;
+  EXPECT_EQ(run(one.bind(), o), run(many.bind(), o));
+}
+
 TEST(Sampler, SameSeedSameTunesOtherSeedOtherTunes) {
   abc::ModelConfig config;
   config.vocab = kVocab.size();
   config.hidden = 16;
-  abc::CpuModel<float> model(config, 1, 1);
-  model.init_params(3);
-  std::vector<float> logits(static_cast<std::size_t>(kVocab.size()));
-  abc::SamplingModel sm{[&] { model.reset_state(); },
-                        [&](abc::TokenId t) {
-                          model.step_logits(&t, 1, logits.data());
-                          return static_cast<const float*>(logits.data());
-                        }};
+  auto backend = abc::make_cpu_backend(config, abc::AdamConfig{}, 3, 1);
+  std::vector<float> params(backend->num_params());
+  abc::init_param_block(backend->layout(), 3, params.data());
+  backend->upload_params(params.data());
   abc::SampleOptions o;
   o.n = 3;
   o.max_len = 60;
   o.temperature = 1.0f;
-  const std::string a = run(sm, o), b = run(sm, o);
+  const std::string a = run(abc::sampling_model(*backend, o), o), b = run(abc::sampling_model(*backend, o), o);
   o.seed = 2;
-  const std::string c = run(sm, o);
+  const std::string c = run(abc::sampling_model(*backend, o), o);
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
 }

@@ -96,6 +96,11 @@ class CpuModel {
   std::vector<Scalar> dc_;      // [max_batch, H] cell gradient carried back in time
 };
 
+// Threads OpenBLAS may use for the CPU GEMMs of this process (its default: all cores).
+// Sampling sets 1: its products have a handful of rows, and splitting them costs more
+// than it saves (and far more when another process keeps the cores busy).
+void set_cpu_gemm_threads(int threads);
+
 extern template class CpuModel<float>;
 extern template class CpuModel<double>;
 

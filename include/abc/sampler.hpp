@@ -28,15 +28,25 @@ struct SampleStats {
   double seconds = 0;
 };
 
-// What the sampler needs of a model: reset the carried state, and one step for a
-// single stream (token in, logits [V] out).
+// What the sampler needs of a model: up to max_streams streams stepped together.
+// step() feeds tokens [n] (state carried) and writes the next tokens [n], drawn for
+// streams first_stream .. first_stream+n-1 at generation step `step`
+// (Backend::sample_step; temperature and seed are bound in).
 struct SamplingModel {
+  int max_streams = 1;
   std::function<void()> reset_state;
-  std::function<const float*(TokenId)> step;
+  std::function<void(const TokenId* tokens, int n, std::uint32_t first_stream, std::uint32_t step, TokenId* next)>
+      step;
 };
 
-// Writes n tunes to `out` (flushed every character) and returns the counts.
-// Throws abc::Error when the prime has a character outside the vocabulary.
+class Backend;
+// Binds a backend's sample_step to the options' temperature and seed.
+SamplingModel sampling_model(Backend& backend, const SampleOptions& options);
+
+// Writes n tunes to `out` and returns the counts. Tunes are generated in groups of
+// up to max_streams in parallel; the tune being printed streams character by
+// character (flushed), the others are held until their turn, so the output is in
+// order. Throws abc::Error when the prime has a character outside the vocabulary.
 SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const SampleOptions& options,
                          std::ostream& out);
 

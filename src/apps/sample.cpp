@@ -5,10 +5,12 @@
 #include <vector>
 
 #include "abc/checkpoint.hpp"
-#include "abc/cli.hpp"
 #include "abc/cpu_model.hpp"
+#include "abc/cli.hpp"
+#include "abc/backend.hpp"
 #include "abc/paths.hpp"
 #include "abc/sampler.hpp"
+#include "abc/trainer.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -30,24 +32,27 @@ int main(int argc, char** argv) {
   app.add_option("--checkpoint", checkpoint, "Checkpoint file, or a run folder (its best.ckpt)")->capture_default_str();
   app.add_option("--out", out_path, "Write the tunes to this file (default: standard output)");
   app.add_flag("--tags", o.tags, "Keep the <start>/<end> lines in the output");
+  std::string device = "auto";
+  app.add_option("--device", device, "auto (GPU when usable, else CPU), cpu or cuda")
+      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
   return abc::run_cli(app, argc, argv, [&] {
     if (std::filesystem::is_directory(checkpoint)) checkpoint += "/best.ckpt";
     const abc::Checkpoint ckpt = abc::load_checkpoint(checkpoint);
-    abc::CpuModel<float> model(ckpt.model, 1, 1);
-    std::copy(ckpt.params.begin(), ckpt.params.end(), model.params());
-    std::vector<float> logits(static_cast<std::size_t>(ckpt.model.vocab));
-    abc::SamplingModel sampling{[&] { model.reset_state(); },
-                                [&](abc::TokenId token) {
-                                  model.step_logits(&token, 1, logits.data());
-                                  return static_cast<const float*>(logits.data());
-                                }};
+    std::string notice;
+    const std::string resolved = abc::resolve_device(device, &notice);
+    if (!notice.empty() && device == "auto") std::cerr << "abc_cuda_sample: note: " << notice << "\n";
+    // All tunes of a group are drawn in parallel, one stream each.
+    const int streams = std::min(o.n, resolved == "cuda" ? 1024 : 64);
+    if (resolved == "cpu") abc::set_cpu_gemm_threads(1);
+    const auto backend = abc::make_backend(resolved, ckpt.model, abc::AdamConfig{}, streams, 1);
+    backend->upload_params(ckpt.params.data());
     std::ofstream file;
     if (!out_path.empty()) {
       file.open(out_path, std::ios::binary | std::ios::trunc);
       if (!file) throw abc::file_error(out_path, "cannot write");
     }
     std::ostream& out = out_path.empty() ? std::cout : file;
-    const abc::SampleStats stats = abc::sample_tunes(sampling, ckpt.vocab, o, out);
+    const abc::SampleStats stats = abc::sample_tunes(abc::sampling_model(*backend, o), ckpt.vocab, o, out);
     if (!out) throw abc::file_error(out_path.empty() ? "stdout" : out_path, "write failed (disk full?)");
     std::fprintf(stderr, "abc_cuda_sample: %d tunes (%d ended at <end>), %lld characters in %.2f s (%.0f chars/s)\n",
                  stats.tunes, stats.ended, static_cast<long long>(stats.tokens), stats.seconds,

@@ -381,6 +381,8 @@ void CpuModel<S>::step_logits(const TokenId* tokens, int batch, S* logits) {
             logits);
 }
 
+void set_cpu_gemm_threads(int threads) { openblas_set_num_threads(threads); }
+
 template class CpuModel<float>;
 template class CpuModel<double>;
 

@@ -1,0 +1,22 @@
+// Picks the backend for a resolved device name.
+#include "abc/backend.hpp"
+
+#include "abc/error.hpp"
+
+namespace abc {
+
+// ABC_HAVE_CUDA_BACKEND is defined by CMake when src/cuda/ is compiled in.
+#ifndef ABC_HAVE_CUDA_BACKEND
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig&, const AdamConfig&, int, int) {
+  throw Error("this build has no CUDA backend (configured with ABC_ENABLE_CUDA=OFF or without nvcc): use --device cpu");
+}
+#endif
+
+std::unique_ptr<Backend> make_backend(const std::string& device, const ModelConfig& config, const AdamConfig& adam,
+                                      int max_batch, int max_seq) {
+  if (device == "cpu") return make_cpu_backend(config, adam, max_batch, max_seq);
+  if (device == "cuda") return make_cuda_backend(config, adam, max_batch, max_seq);
+  throw Error("unknown device '" + device + "' (expected cpu or cuda)", kExitUsage);
+}
+
+}  // namespace abc
