@@ -52,14 +52,14 @@ void TuneWriter::put(char c) {
   at_line_start_ = c == '\n';
 }
 
-void TuneWriter::end_tune(bool /*at_end*/) {
+void TuneWriter::end_tune(bool at_end) {
   if (buffering_x_) flush_line_buffer();
   if (!tune_has_text_) {
     out_ << "X:" << next_x_++ << '\n';
   } else if (!at_line_start_) {
     out_ << '\n';
   }
-  if (tags_) out_ << Vocab::kEndTag << '\n';
+  if (tags_ && at_end) out_ << Vocab::kEndTag << '\n';  // a tune cut at --max-len has no <end>
   out_ << '\n';  // a blank line between tunes
   out_.flush();
   at_line_start_ = true;

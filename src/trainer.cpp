@@ -102,16 +102,16 @@ void point_latest_at(const fs::path& run_dir) {
   if (ec) throw file_error(link.string(), "cannot point at the new run: " + ec.message());
 }
 
-double validation_loss(Backend& model, SequentialBatcher& val, Chunk& chunk) {
-  model.reset_state();
-  val.restart();
-  double nats = 0;
-  while (val.next(chunk)) nats += model.evaluate(chunk);
-  model.reset_state();
-  return nats / static_cast<double>(val.predicted_tokens());
-}
-
 }  // namespace
+
+double text_loss(Backend& model, SequentialBatcher& text, Chunk& chunk) {
+  model.reset_state();
+  text.restart();
+  double nats = 0;
+  while (text.next(chunk)) nats += model.evaluate(chunk);
+  model.reset_state();
+  return nats / static_cast<double>(text.predicted_tokens());
+}
 
 std::string resolve_device(const std::string& requested, std::string* notice) {
   if (requested == "cpu") return "cpu";
@@ -260,7 +260,7 @@ TrainResult train(const TrainOptions& options, std::ostream& log, bool live) {
     const double epoch_seconds = seconds_since(epoch_start);
     train_seconds += epoch_seconds;
     const double train_loss = loss_sum / step;
-    const double val_loss = validation_loss(*model, val_batcher, chunk);
+    const double val_loss = text_loss(*model, val_batcher, chunk);
     const double rate = step * tokens_per_step / epoch_seconds;
     if (live) log << "\r\x1b[K";
     char line[240];

@@ -85,7 +85,10 @@ TEST(TuneWriter, TagsAreKeptWhenAsked) {
   w.begin_tune();
   for (char c : std::string("\nX:9\nK:C\nC|\n")) w.put(c);
   w.end_tune(true);
-  EXPECT_EQ(out.str(), "<start>\nX:1\nK:C\nC|\n<end>\n\n");
+  w.begin_tune();
+  for (char c : std::string("\nX:9\nK:C\nCDE")) w.put(c);
+  w.end_tune(false);  // cut at --max-len: no <end>
+  EXPECT_EQ(out.str(), "<start>\nX:1\nK:C\nC|\n<end>\n\n<start>\nX:2\nK:C\nCDE\n\n");
 }
 
 TEST(Sampler, StopsAtEnd) {

@@ -8,6 +8,7 @@ packages=(
   libcli11-dev              # command-line flags
   libopenblas-dev           # CPU GEMMs
   zlib1g-dev                # checkpoint checksums
+  nlohmann-json3-dev        # JSON reports
   googletest libgtest-dev   # tests
   abcmidi                   # abc2midi: the corpus playability filter
   unzip python3 python3-pip # tools/fetch_corpus.sh (pip download, then unzip)

@@ -58,7 +58,8 @@ class TuneWriter {
   TuneWriter(std::ostream& out, bool tags) : out_(out), tags_(tags) {}
   void begin_tune();            // writes "<start>" when tags are kept
   void put(char c);             // one generated character
-  void end_tune(bool at_end);   // closes the tune (writes "<end>" when tags are kept)
+  // Closes the tune; with tags kept, writes "<end>" only when the model ended it.
+  void end_tune(bool at_end);
   int next_number() const { return next_x_; }
 
  private:

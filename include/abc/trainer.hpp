@@ -47,6 +47,13 @@ struct TrainResult {
 // usable GPU. `notice` receives the one-line reason when auto falls back to the CPU.
 std::string resolve_device(const std::string& requested, std::string* notice);
 
+class Backend;
+class SequentialBatcher;
+struct Chunk;
+// Mean nats per character over a whole text in order, state carried from chunk to
+// chunk, no dropout: the trainer's validation loss (abc_cuda_eval uses it too).
+double text_loss(Backend& model, SequentialBatcher& text, Chunk& chunk);
+
 // Runs training; progress goes to `log` (a live line when `live` is true, plain lines
 // otherwise). Throws abc::Error on bad data, a non-finite loss, or I/O failure.
 TrainResult train(const TrainOptions& options, std::ostream& log, bool live);

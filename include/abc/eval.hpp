@@ -1,0 +1,59 @@
+// Evaluation of tunes, generated or real: did they end, have the header fields,
+// play in abc2midi, keep the meter, balance their repeats; and are they new or
+// copied from the training text?
+#pragma once
+#include <cstdint>
+#include <map>
+#include <string>
+#include <vector>
+
+namespace abc {
+
+struct EvalTune {
+  std::string text;  // the tune, without <start>/<end>
+  int ended = -1;    // 1: ended at <end>; 0: cut off (no <end>); -1: unknown (raw ABC)
+};
+
+// Tagged text (<start>/<end>, as abc_cuda_sample --tags writes and the corpus files
+// hold): a tune without <end> before the next <start> or the end of file was cut off.
+// Raw ABC (as abc_cuda_sample writes by default): tunes split at X: and blank lines;
+// whether they ended is unknown.
+std::vector<EvalTune> read_eval_tunes(const std::string& text);
+
+// Longest substring a query shares with a reference text, via a suffix array.
+class SharedSubstringIndex {
+ public:
+  explicit SharedSubstringIndex(std::string text);
+  std::size_t longest_shared(const std::string& query) const;
+
+ private:
+  std::size_t common_prefix(std::size_t suffix, const std::string& query, std::size_t from) const;
+  std::string text_;
+  std::vector<std::uint32_t> suffixes_;  // start positions, in lexicographic order
+};
+
+// An opened repeat |: never closed, or a second close with no open between: what a
+// player cannot follow. `::` closes and opens; the first :| may close an implicit
+// start-of-tune repeat.
+bool repeats_balanced(const std::string& tune);
+
+struct TuneFileStats {
+  int tunes = 0;
+  int ended = 0, cut_off = 0;            // unknown = tunes - ended - cut_off
+  std::map<char, int> with_field;        // X T M L K -> tunes that have the field
+  int abc2midi_no_error = 0, abc2midi_no_warning = 0;
+  int tunes_with_bad_bars = 0, bad_bars = 0;  // bars whose length disagrees with M:
+  int unbalanced_repeats = 0;
+  int distinct = 0;                      // distinct tunes (text after the X: line)
+  std::vector<std::size_t> longest_shared;  // per tune, when a training text was given
+};
+
+// Runs abc2midi on every tune (threads workers). `train` may be null.
+TuneFileStats tune_file_stats(const std::vector<EvalTune>& tunes, const SharedSubstringIndex* train, int threads);
+
+// A markdown table: one column per file (e.g. "generated", "real validation").
+std::string stats_table(const std::vector<std::pair<std::string, TuneFileStats>>& columns);
+// The same numbers as JSON.
+std::string stats_json(const std::vector<std::pair<std::string, TuneFileStats>>& columns);
+
+}  // namespace abc
