@@ -10,7 +10,11 @@ packages=(
   zlib1g-dev                # checkpoint checksums
   nlohmann-json3-dev        # JSON reports
   googletest libgtest-dev   # tests
-  abcmidi                   # abc2midi: the corpus playability filter
+  abcmidi                   # abc2midi: the corpus playability filter, MIDI files
+  abcm2ps                   # sheet music (SVG)
+  fluidsynth fluid-soundfont-gm  # audio from MIDI
+  chromium                  # the rendering test opens the page headless
+  gnuplot-nox               # the sweep's loss-curve plot
   unzip python3 python3-pip # tools/fetch_corpus.sh (pip download, then unzip)
 )
 
