@@ -21,7 +21,7 @@ constexpr std::uint32_t tag(const char (&s)[5]) {
          static_cast<std::uint32_t>(s[2]) << 16 | static_cast<std::uint32_t>(s[3]) << 24;
 }
 constexpr std::uint32_t kConf = tag("CONF"), kVocab = tag("VOCB"), kParams = tag("PARM"),
-                        kAdamM = tag("ADMM"), kAdamV = tag("ADMV");
+                        kAdamM = tag("ADMM"), kAdamV = tag("ADMV"), kState = tag("STAT");
 
 template <class T>
 void put(std::string& out, T value) {
@@ -101,6 +101,7 @@ void save_checkpoint(const Checkpoint& ckpt, const std::string& path) {
     put_record(payload, kAdamM, ckpt.adam_m.data(), ckpt.adam_m.size() * sizeof(float));
     put_record(payload, kAdamV, ckpt.adam_v.data(), ckpt.adam_v.size() * sizeof(float));
   }
+  if (!ckpt.state.empty()) put_record(payload, kState, ckpt.state.data(), ckpt.state.size() * sizeof(float));
   std::string file(kMagic, sizeof kMagic);
   put<std::uint32_t>(file, kCheckpointVersion);
   put<std::uint64_t>(file, payload.size());
@@ -173,6 +174,7 @@ Checkpoint load_checkpoint(const std::string& path) {
       throw file_error(path, "corrupt checkpoint (optimizer state size)");
     }
   }
+  if (records.count(kState)) ckpt.state = floats_of(records[kState], path, "hidden state");
   return ckpt;
 }
 

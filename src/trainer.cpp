@@ -1,6 +1,8 @@
 #include "abc/trainer.hpp"
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <cstdio>
 #include <ctime>
@@ -102,6 +104,110 @@ void point_latest_at(const fs::path& run_dir) {
   if (ec) throw file_error(link.string(), "cannot point at the new run: " + ec.message());
 }
 
+// Doubles in meta text, exactly (round-trip precision).
+std::string exact(double v) {
+  std::ostringstream out;
+  out.precision(17);
+  out << v;
+  return out.str();
+}
+
+// Lists in meta: key.count, key.0, key.1, ...
+void put_list(std::map<std::string, std::string>& meta, const std::string& key, const std::vector<std::string>& v) {
+  meta[key + ".count"] = std::to_string(v.size());
+  for (std::size_t i = 0; i < v.size(); ++i) meta[key + "." + std::to_string(i)] = v[i];
+}
+std::vector<std::string> get_list(const std::map<std::string, std::string>& meta, const std::string& key) {
+  std::vector<std::string> v;
+  const auto count = meta.find(key + ".count");
+  if (count == meta.end()) return v;
+  for (int i = 0; i < std::stoi(count->second); ++i) v.push_back(meta.at(key + "." + std::to_string(i)));
+  return v;
+}
+
+// Everything a resumed run needs to rebuild the same training (config.txt shows it too).
+std::map<std::string, std::string> run_meta(const TrainOptions& o, int batch, int seq, const std::string& device,
+                                            const std::string& data_description) {
+  std::map<std::string, std::string> meta = {
+      {"seq", std::to_string(seq)},           {"batch", std::to_string(batch)},
+      {"seq_requested", std::to_string(o.seq)}, {"batch_requested", std::to_string(o.batch)},
+      {"epochs", std::to_string(o.epochs)},   {"lr", exact(o.adam.lr)},
+      {"clip", exact(o.adam.clip)},           {"seed", std::to_string(o.seed)},
+      {"device", device},                     {"data", data_description}};
+  std::vector<std::string> data, val;
+  for (const auto& p : o.data) data.push_back(fs::absolute(p).string());
+  for (const auto& p : o.val) val.push_back(fs::absolute(p).string());
+  put_list(meta, "data", data);
+  put_list(meta, "val", val);
+  return meta;
+}
+
+TrainOptions options_from_checkpoint(const Checkpoint& ckpt, const TrainOptions& flags) {
+  TrainOptions o;
+  try {
+    const auto& m = ckpt.meta;
+    o.model = ckpt.model;
+    o.seq = std::stoi(m.at("seq_requested"));
+    o.batch = std::stoi(m.at("batch_requested"));
+    o.epochs = flags.epochs_override > 0 ? flags.epochs_override : std::stoi(m.at("epochs"));
+    o.adam.lr = std::stod(m.at("lr"));
+    o.adam.clip = std::stod(m.at("clip"));
+    o.seed = std::stoull(m.at("seed"));
+    o.data = get_list(m, "data");
+    o.val = get_list(m, "val");
+    for (const char* key : {"epoch", "step_in_epoch", "global_step", "adam_steps", "epoch_loss_sum", "epoch_seconds"}) {
+      if (!m.count(key)) throw std::out_of_range(key);
+    }
+  } catch (const std::exception& e) {
+    throw Error(flags.resume_dir + ": the checkpoint lacks what resuming needs (" + e.what() +
+                "); was it written by an older abc_cuda_train?");
+  }
+  o.device = flags.device;
+  o.out_dir = flags.resume_dir;
+  o.stop_after_steps = flags.stop_after_steps;
+  o.max_minutes = flags.max_minutes;
+  return o;
+}
+
+// Refuses to start when the disk cannot hold the checkpoints (best, last and a
+// temporary copy), instead of failing an hour into the run.
+void check_free_space(const fs::path& dir, std::size_t num_params) {
+  std::error_code ec;
+  const fs::space_info space = fs::space(dir, ec);
+  if (ec) return;  // unknown: the writes will report failure themselves
+  const std::uintmax_t need = 3 * (3 * num_params * sizeof(float) + (1u << 20));
+  if (space.available < need) {
+    throw file_error(dir.string(), "not enough free disk space for the checkpoints (" +
+                                       std::to_string(space.available >> 20) + " MiB free, " +
+                                       std::to_string(need >> 20) + " MiB needed)");
+  }
+}
+
+// SIGINT/SIGTERM during training: the handler only records the signal; the loop
+// finishes its step, writes a checkpoint and returns. The old handlers come back after.
+std::atomic<int> g_stop_signal{0};
+extern "C" void record_stop_signal(int signal) { g_stop_signal = signal; }
+
+class StopSignals {
+ public:
+  StopSignals() {
+    g_stop_signal = 0;
+    struct sigaction action {};
+    action.sa_handler = record_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGINT, &action, &old_int_);
+    sigaction(SIGTERM, &action, &old_term_);
+  }
+  ~StopSignals() {
+    sigaction(SIGINT, &old_int_, nullptr);
+    sigaction(SIGTERM, &old_term_, nullptr);
+  }
+  int pending() const { return g_stop_signal.load(); }
+
+ private:
+  struct sigaction old_int_ {}, old_term_ {};
+};
+
 }  // namespace
 
 double text_loss(Backend& model, SequentialBatcher& text, Chunk& chunk) {
@@ -131,13 +237,28 @@ std::string resolve_device(const std::string& requested, std::string* notice) {
   return "cpu";
 }
 
-TrainResult train(const TrainOptions& options, std::ostream& log, bool live) {
+TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
+  // A resumed run takes its settings from its last checkpoint, not from the flags.
+  const bool resuming = !requested.resume_dir.empty();
+  Checkpoint resume_from;
+  TrainOptions options = requested;
+  if (resuming) {
+    const std::string path = (fs::path(requested.resume_dir) / "last.ckpt").string();
+    if (!fs::exists(path)) throw file_error(requested.resume_dir, "no last.ckpt here: not a run folder to resume");
+    resume_from = load_checkpoint(path);
+    options = options_from_checkpoint(resume_from, requested);
+  }
+
   std::string notice;
   const std::string device = resolve_device(options.device, &notice);
   if (!notice.empty()) log << "note: " << notice << "\n";
 
   const TrainingText texts = load_texts(options, log);
   const Vocab vocab = Vocab::from_text(texts.train);
+  if (resuming && !(vocab == resume_from.vocab)) {
+    throw Error("--resume: the training text changed since the run started (its characters differ); "
+                "resume needs the same data");
+  }
   std::size_t val_unknown = 0;
   const std::vector<TokenId> train_tokens = vocab.encode(texts.train);
   const std::vector<TokenId> val_tokens = vocab.encode(texts.val, &val_unknown);
@@ -165,62 +286,118 @@ TrainResult train(const TrainOptions& options, std::ostream& log, bool live) {
   const fs::path run_dir = fs::absolute(options.out_dir.empty()
                                             ? fs::path(default_runs_dir()) / default_run_name(config)
                                             : fs::path(options.out_dir));
+  if (!resuming && fs::exists(run_dir / "last.ckpt")) {
+    throw Error(run_dir.string() + " already holds a run: continue it with --resume " + run_dir.string() +
+                    ", or choose another --out",
+                kExitUsage);
+  }
   std::error_code ec;
   fs::create_directories(run_dir, ec);
   if (ec) throw file_error(run_dir.string(), "cannot create the run folder: " + ec.message());
-  std::map<std::string, std::string> meta = {
-      {"seq", std::to_string(seq)},                {"batch", std::to_string(batch)},
-      {"epochs", std::to_string(options.epochs)},  {"lr", std::to_string(options.adam.lr)},
-      {"clip", std::to_string(options.adam.clip)}, {"seed", std::to_string(options.seed)},
-      {"device", device},                          {"data", texts.description}};
+  const std::unique_ptr<Backend> model = make_backend(device, config, options.adam, batch, seq);
+  check_free_space(run_dir, model->num_params());
+  const std::map<std::string, std::string> meta = run_meta(options, batch, seq, device, texts.description);
   write_file_atomic((run_dir / "config.txt").string(), config_text(config, meta));
-  std::ofstream metrics(run_dir / "metrics.csv");
-  metrics << "epoch,train_loss,val_loss,chars_per_s,seconds\n";
+  std::ofstream metrics(run_dir / "metrics.csv", resuming ? std::ios::app : std::ios::trunc);
+  if (!resuming) metrics << "epoch,train_loss,val_loss,chars_per_s,seconds\n";
+  metrics.flush();
   if (!metrics) throw file_error((run_dir / "metrics.csv").string(), "cannot write");
 
-  const std::unique_ptr<Backend> model = make_backend(device, config, options.adam, batch, seq);
-  {
+  // Where training starts: a fresh model, or exactly where the last checkpoint left off.
+  TrainResult result;
+  result.run_dir = run_dir.string();
+  result.best_val_loss = INFINITY;
+  int first_epoch = 1, first_step = 0;
+  std::uint64_t global_step = 0;
+  double carried_loss_sum = 0, carried_seconds = 0;
+  if (resuming) {
+    const auto& m = resume_from.meta;
+    model->upload_params(resume_from.params.data());
+    if (resume_from.adam_m.empty()) throw Error("--resume: the checkpoint has no optimizer state");
+    model->upload_adam(resume_from.adam_m.data(), resume_from.adam_v.data(), std::stoll(m.at("adam_steps")));
+    first_epoch = std::stoi(m.at("epoch"));
+    first_step = std::stoi(m.at("step_in_epoch"));
+    global_step = std::stoull(m.at("global_step"));
+    carried_loss_sum = std::stod(m.at("epoch_loss_sum"));
+    carried_seconds = std::stod(m.at("epoch_seconds"));
+    if (m.count("best_val")) {
+      result.best_val_loss = std::stod(m.at("best_val"));
+      result.best_epoch = std::stoi(m.at("best_epoch"));
+    }
+    if (first_step > 0 && resume_from.state.size() != model->state_size()) {
+      throw Error("--resume: the checkpoint's hidden state does not fit this run (" +
+                  std::to_string(resume_from.state.size()) + " floats, expected " +
+                  std::to_string(model->state_size()) + ")");
+    }
+    log << "resuming " << run_dir.string() << " at epoch " << first_epoch << " step " << first_step << "\n";
+  } else {
     std::vector<float> init(model->num_params());
     init_param_block(model->layout(), options.seed, init.data());
     model->upload_params(init.data());
   }
+
   Checkpoint ckpt;
   ckpt.model = config;
   ckpt.vocab = vocab;
-  auto save = [&](const std::string& name, int epoch) {
+  // Saves the model and where training stands: `epoch` is the epoch in progress and
+  // `step` the steps of it already taken (the hidden state is kept when step > 0).
+  auto save = [&](const std::string& name, int epoch, int step, double loss_sum, double seconds) {
     ckpt.params.resize(model->num_params());
     ckpt.adam_m.resize(model->num_params());
     ckpt.adam_v.resize(model->num_params());
     model->download_params(ckpt.params.data());
     model->download_adam(ckpt.adam_m.data(), ckpt.adam_v.data());
+    ckpt.state.clear();
+    if (step > 0) {
+      ckpt.state.resize(model->state_size());
+      model->download_state(ckpt.state.data());
+    }
     ckpt.meta = meta;
     ckpt.meta["epoch"] = std::to_string(epoch);
+    ckpt.meta["step_in_epoch"] = std::to_string(step);
+    ckpt.meta["global_step"] = std::to_string(global_step);
     ckpt.meta["adam_steps"] = std::to_string(model->adam_steps());
+    ckpt.meta["epoch_loss_sum"] = exact(loss_sum);
+    ckpt.meta["epoch_seconds"] = exact(seconds);
+    if (result.best_epoch > 0) {
+      ckpt.meta["best_val"] = exact(result.best_val_loss);
+      ckpt.meta["best_epoch"] = std::to_string(result.best_epoch);
+    }
     save_checkpoint(ckpt, (run_dir / name).string());
   };
+  if (!resuming) {
+    save("last.ckpt", 1, 0, 0, 0);  // from now on a kill at any moment leaves a loadable run
+    point_latest_at(run_dir);
+  }
 
+  const int steps = batcher.steps_per_epoch();
   log << "training " << cell_kind_name(config.cell) << " H=" << config.hidden << " layers=" << config.layers
       << " dropout=" << config.dropout << " on " << device << ": " << model->num_params() << " parameters, "
-      << options.epochs << " epochs of " << batcher.steps_per_epoch() << " steps (B=" << batch << ", T=" << seq
-      << "), run folder " << run_dir.string() << "\n";
+      << options.epochs << " epochs of " << steps << " steps (B=" << batch << ", T=" << seq << "), run folder "
+      << run_dir.string() << "\n";
   log.flush();
 
-  TrainResult result;
-  result.run_dir = run_dir.string();
-  result.best_val_loss = INFINITY;
+  StopSignals stop_signals;
   const auto run_start = Clock::now();
   double train_seconds = 0;
-  std::uint64_t global_step = 0;
+  int steps_this_run = 0;
   Chunk chunk;
-  const int steps = batcher.steps_per_epoch();
   const double tokens_per_step = static_cast<double>(seq) * batch;
-  for (int epoch = 1; epoch <= options.epochs; ++epoch) {
+  for (int epoch = first_epoch; epoch <= options.epochs; ++epoch) {
     batcher.start_epoch(epoch - 1);
     model->reset_state();
+    int step = 0;
+    double loss_sum = 0, seconds_before = 0;
+    if (epoch == first_epoch && first_step > 0) {  // back to the chunk and state the run stopped at
+      for (; step < first_step && batcher.next(chunk); ++step) {
+      }
+      model->upload_state(resume_from.state.data());
+      loss_sum = carried_loss_sum;
+      seconds_before = carried_seconds;
+    }
+    const int step_at_start = step;
     const auto epoch_start = Clock::now();
     auto last_report = epoch_start;
-    double loss_sum = 0;
-    int step = 0;
     auto collect_losses = [&] {  // the only point where training waits for the device
       const Backend::LossReport r = model->take_losses();
       loss_sum += r.sum;
@@ -240,14 +417,30 @@ TrainResult train(const TrainOptions& options, std::ostream& log, bool live) {
       }
       ++step;
       ++global_step;
+      ++steps_this_run;
+      const int signal = stop_signals.pending();
+      if (signal || (options.stop_after_steps > 0 && steps_this_run >= options.stop_after_steps)) {
+        collect_losses();
+        save("last.ckpt", epoch, step, loss_sum, seconds_before + seconds_since(epoch_start));
+        if (live) log << "\r\x1b[K";
+        log << (signal ? std::string("interrupted (") + (signal == SIGINT ? "SIGINT" : "SIGTERM") + ")"
+                       : std::string("stopped after ") + std::to_string(steps_this_run) + " steps")
+            << " at epoch " << epoch << " step " << step << "; checkpoint written. Resume with: abc_cuda_train --resume "
+            << run_dir.string() << "\n";
+        result.stopped_by_signal = signal;
+        result.seconds = seconds_since(run_start);
+        return result;
+      }
       const bool report_now = live ? seconds_since(last_report) > 0.25 || step == steps
                                    : step % std::max(1, steps / 4) == 0 && step != steps;
       if (report_now) {
         collect_losses();
         const double elapsed = seconds_since(epoch_start);
         last_report = Clock::now();
-        const double rate = step * tokens_per_step / elapsed;
-        const double eta = (steps - step) * elapsed / step + (options.epochs - epoch) * steps * elapsed / step;
+        const int done = step - step_at_start;
+        const double rate = done * tokens_per_step / elapsed;
+        const double per_step = elapsed / done;
+        const double eta = (steps - step) * per_step + (options.epochs - epoch) * steps * per_step;
         char line[200];
         std::snprintf(line, sizeof line, "epoch %d/%d step %d/%d loss %.3f %.0f chars/s ETA %s", epoch, options.epochs,
                       step, steps, loss_sum / step, rate, format_duration(eta).c_str());
@@ -257,11 +450,12 @@ TrainResult train(const TrainOptions& options, std::ostream& log, bool live) {
       }
     }
     collect_losses();
-    const double epoch_seconds = seconds_since(epoch_start);
-    train_seconds += epoch_seconds;
+    const double run_seconds = seconds_since(epoch_start);
+    const double epoch_seconds = seconds_before + run_seconds;
+    train_seconds += run_seconds;
     const double train_loss = loss_sum / step;
     const double val_loss = text_loss(*model, val_batcher, chunk);
-    const double rate = step * tokens_per_step / epoch_seconds;
+    const double rate = (step - step_at_start) * tokens_per_step / std::max(run_seconds, 1e-9);
     if (live) log << "\r\x1b[K";
     char line[240];
     std::snprintf(line, sizeof line,
@@ -270,16 +464,16 @@ TrainResult train(const TrainOptions& options, std::ostream& log, bool live) {
     log << line;
     metrics << epoch << "," << train_loss << "," << val_loss << "," << rate << "," << epoch_seconds << "\n";
     metrics.flush();
-    save("last.ckpt", epoch);
-    if (val_loss < result.best_val_loss) {
+    const bool best = val_loss < result.best_val_loss;
+    if (best) {
       result.best_val_loss = val_loss;
       result.best_epoch = epoch;
-      save("best.ckpt", epoch);
+      save("best.ckpt", epoch + 1, 0, 0, 0);
       log << " (best)";
     }
+    save("last.ckpt", epoch + 1, 0, 0, 0);
     log << "\n";
     log.flush();
-    if (epoch == 1) point_latest_at(run_dir);
     result.epochs_run = epoch;
     result.last_train_loss = train_loss;
     result.chars_per_second = rate;

@@ -41,6 +41,16 @@ class Backend {
   // Zeroes the carried hidden (and cell) state of every layer.
   virtual void reset_state() = 0;
 
+  // Host copy of the carried state (resuming a run mid-epoch): per layer, h then
+  // (LSTM) c, each [max_batch, H]. state_size() floats in all.
+  std::size_t state_size() const {
+    const auto& c = layout().config();
+    return static_cast<std::size_t>(c.layers) * (c.cell == CellKind::kLstm ? 2u : 1u) *
+           static_cast<std::size_t>(max_batch()) * static_cast<std::size_t>(c.hidden);
+  }
+  virtual void download_state(float* host) = 0;
+  virtual void upload_state(const float* host) = 0;
+
   // Teacher-forced forward through the chunk, mean softmax cross-entropy, backward
   // through time; the gradient of the mean loss overwrites the gradient block. The
   // final state carries into the next chunk. Dropout masks: philox.hpp, keyed by

@@ -11,6 +11,7 @@
 //     VOCB  the vocabulary (Vocab::serialize)
 //     PARM  float32 parameter block (ParamLayout order)
 //     ADMM, ADMV  float32 Adam moments (optional, same layout)
+//     STAT  float32 carried hidden state (optional: a run stopped mid-epoch)
 // Writes are atomic (temporary file, flush, fsync, rename): a crash never leaves a
 // half-written checkpoint under the real name.
 #pragma once
@@ -31,6 +32,7 @@ struct Checkpoint {
   Vocab vocab;
   std::vector<float> params;               // [ParamLayout(model).total()]
   std::vector<float> adam_m, adam_v;       // empty, or the same size as params
+  std::vector<float> state;                // empty, or Backend::state_size() floats
   std::map<std::string, std::string> meta;  // run settings and progress (epoch, step, ...)
 };
 

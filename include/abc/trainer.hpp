@@ -31,6 +31,9 @@ struct TrainOptions {
   std::string device = "auto";   // auto | cpu | cuda
   std::string out_dir;           // empty = <runs>/<date-time>-<cell>-h<H>
   double max_minutes = 0;        // stop after this much training time (0 = no limit)
+  std::string resume_dir;        // continue this run from its last.ckpt (settings come from it)
+  int epochs_override = 0;       // with resume_dir: train to this many epochs instead
+  int stop_after_steps = 0;      // write a checkpoint and return after this many steps (tests)
 };
 
 struct TrainResult {
@@ -41,6 +44,7 @@ struct TrainResult {
   double last_train_loss = 0;
   double seconds = 0;
   double chars_per_second = 0;   // training throughput of the last epoch
+  int stopped_by_signal = 0;     // SIGINT/SIGTERM that interrupted the run (0: none)
 };
 
 // Which backend runs: "cpu" for now; throws abc::Error for --device cuda without a

@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   abc::TrainOptions o;
   std::string cell = "lstm";
   app.add_option("--cell", cell, "Recurrent cell")->check(CLI::IsMember({"lstm", "rnn"}))->capture_default_str();
-  app.add_option("--hidden", o.model.hidden, "Hidden units per layer")->check(CLI::Range(1, 8192))->required();
+  app.add_option("--hidden", o.model.hidden, "Hidden units per layer (required unless --resume)")->check(CLI::Range(1, 8192));
   app.add_option("--layers", o.model.layers, "Recurrent layers")->check(CLI::Range(1, 16))->capture_default_str();
   o.model.dropout = 0.1f;
   app.add_option("--dropout", o.model.dropout, "Dropout on each layer's output, in [0, 1)")
@@ -36,9 +36,29 @@ int main(int argc, char** argv) {
   app.add_option("--out", o.out_dir, "Run folder (default: runs/<date-time>-<cell>-h<H>)");
   app.add_option("--max-minutes", o.max_minutes, "Stop after the epoch that passes this much training time")
       ->check(CLI::Range(0.0, 1e6));
+  app.add_option("--resume", o.resume_dir,
+                 "Continue the run in this folder from its last.ckpt (its settings; --epochs may raise the total)")
+      ->check(CLI::ExistingDirectory);
+  app.add_option("--stop-after-steps", o.stop_after_steps,
+                 "Developer option: write a checkpoint and stop after this many steps, as an interrupt would")
+      ->check(CLI::Range(1, 1 << 30))->group("Developer");
   return abc::run_cli(app, argc, argv, [&] {
+    if (!o.resume_dir.empty()) {
+      for (const char* flag : {"--cell", "--hidden", "--layers", "--dropout", "--seq", "--batch", "--lr", "--clip",
+                               "--seed", "--data", "--val", "--out"}) {
+        if (app.count(flag)) {
+          throw abc::Error(std::string("--resume takes the run's own settings: drop ") + flag +
+                               " (only --epochs, --device and --max-minutes go with --resume)",
+                           abc::kExitUsage);
+        }
+      }
+      if (app.count("--epochs")) o.epochs_override = o.epochs;
+    } else if (!app.count("--hidden")) {
+      throw abc::Error("--hidden is required (for example --hidden 100), unless you --resume a run", abc::kExitUsage);
+    }
     o.model.cell = abc::parse_cell_kind(cell);
-    abc::train(o, std::cerr, isatty(STDERR_FILENO) != 0);
-    return abc::kExitOk;
+    const abc::TrainResult result = abc::train(o, std::cerr, isatty(STDERR_FILENO) != 0);
+    // The shell's convention for a process ended by a signal: 128 + its number.
+    return result.stopped_by_signal ? 128 + result.stopped_by_signal : abc::kExitOk;
   });
 }

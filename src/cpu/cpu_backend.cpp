@@ -38,6 +38,9 @@ class CpuBackend final : public Backend {
 
   void reset_state() override { model_.reset_state(); }
 
+  void download_state(float* host) override { copy_state(host, /*to_model=*/false); }
+  void upload_state(const float* host) override { copy_state(const_cast<float*>(host), /*to_model=*/true); }
+
   void forward_backward(const Chunk& chunk, std::uint64_t dropout_seed, std::uint64_t step) override {
     const double loss = model_.forward_backward(chunk, dropout_seed, step);
     losses_.sum += loss;
@@ -68,6 +71,19 @@ class CpuBackend final : public Backend {
   void step_logits(const TokenId* tokens, int n, float* logits) override { model_.step_logits(tokens, n, logits); }
 
  private:
+  // Walks the state layout of Backend::state_size (per layer h, then c for LSTM).
+  void copy_state(float* host, bool to_model) {
+    const std::size_t n = static_cast<std::size_t>(max_batch()) * static_cast<std::size_t>(layout().config().hidden);
+    for (int l = 0; l < layout().config().layers; ++l) {
+      for (float* block : {model_.state_h(l), model_.state_c(l)}) {
+        if (!block) continue;  // RNN: no c
+        if (to_model) std::copy(host, host + n, block);
+        else std::copy(block, block + n, host);
+        host += n;
+      }
+    }
+  }
+
   CpuModel<float> model_;
   Adam<float> adam_;
   std::vector<float> logits_;  // [max_batch, V] sampling scratch
