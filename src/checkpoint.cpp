@@ -113,7 +113,10 @@ void save_checkpoint(const Checkpoint& ckpt, const std::string& path) {
 Checkpoint load_checkpoint(const std::string& path) {
   std::ifstream probe(path, std::ios::binary);
   if (!probe) throw file_error(path, "cannot open checkpoint (no such file? train a model first, or pass --checkpoint)");
-  const std::string file = read_file(path);
+  return parse_checkpoint(read_file(path), path);
+}
+
+Checkpoint parse_checkpoint(const std::string& file, const std::string& path) {
   if (file.size() < sizeof kMagic || std::memcmp(file.data(), kMagic, sizeof kMagic) != 0) {
     throw file_error(path, "not an abc-cuda checkpoint");
   }

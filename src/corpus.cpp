@@ -60,10 +60,9 @@ int SourceReport::dropped_total() const {
   return total;
 }
 
-std::vector<RawTune> read_tune_file(const std::string& path, int* merged_stray_tags) {
-  const std::string bytes = read_file(path);
-  if (bytes.empty()) throw file_error(path, "empty file (expected ABC tunes)");
-  if (looks_binary(bytes)) throw file_error(path, "binary data, not ABC text");
+std::vector<RawTune> tunes_from_bytes(const std::string& bytes, const std::string& name, int* merged_stray_tags) {
+  if (bytes.empty()) throw file_error(name, "empty file (expected ABC tunes)");
+  if (looks_binary(bytes)) throw file_error(name, "binary data, not ABC text");
   const std::string text = normalize_line_ends(bytes);
   if (text.find("<start>") != std::string::npos) {
     TaggedSplit split = split_tagged_text(text);
@@ -71,6 +70,10 @@ std::vector<RawTune> read_tune_file(const std::string& path, int* merged_stray_t
     return split.tunes;
   }
   return split_abc_text(text);
+}
+
+std::vector<RawTune> read_tune_file(const std::string& path, int* merged_stray_tags) {
+  return tunes_from_bytes(read_file(path), path, merged_stray_tags);
 }
 
 Corpus build_corpus(const std::vector<std::string>& inputs, const CorpusOptions& options) {

@@ -3,25 +3,38 @@
 #   tools/test.sh          CPU machine: GPU tests skip with the reason
 #   tools/test.sh --gpu    GPU runner: fails fast when no GPU is usable, and GPU tests
 #                          fail instead of skipping
+#   tools/test.sh --sanitize  the whole suite under AddressSanitizer and
+#                          UndefinedBehaviorSanitizer (CPU build, in build-sanitize/)
 # Environment: BUILD_DIR (default build), JOBS (default: number of cores).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 
 require_gpu=0
+sanitize=0
 for arg in "$@"; do
   case $arg in
     --gpu) require_gpu=1 ;;
-    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
+    --sanitize) sanitize=1 ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "test.sh: unknown option '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
 
 build=${BUILD_DIR:-build}
 jobs=${JOBS:-$(nproc)}
+config=(-DCMAKE_BUILD_TYPE=Release)
+if [[ $sanitize == 1 ]]; then
+  build=${BUILD_DIR:-build-sanitize}
+  # CUDA's runtime and ASan do not mix; the sanitized build is the CPU program.
+  config=(-DCMAKE_BUILD_TYPE=RelWithDebInfo -DABC_ENABLE_CUDA=OFF
+    "-DCMAKE_CXX_FLAGS=-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer")
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+fi
 
 tools/setup.sh
-cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release >"$build.configure.log" 2>&1 || {
+cmake -S . -B "$build" "${config[@]}" >"$build.configure.log" 2>&1 || {
   cat "$build.configure.log" >&2
   echo "test.sh: configure failed" >&2
   exit 1

@@ -43,5 +43,7 @@ void save_checkpoint(const Checkpoint& ckpt, const std::string& path);
 // Throws abc::Error naming the file: missing, not a checkpoint, newer version,
 // truncated, checksum mismatch, inconsistent sizes.
 Checkpoint load_checkpoint(const std::string& path);
+// The same from the file's bytes; `path` names it in errors (fuzzing, tests).
+Checkpoint parse_checkpoint(const std::string& bytes, const std::string& path);
 
 }  // namespace abc

@@ -50,6 +50,8 @@ Corpus build_corpus(const std::vector<std::string>& inputs, const CorpusOptions&
 // Reads one file into tunes (format detected from its content: `<start>` lines
 // mean the tagged format, otherwise raw ABC). Exposed for tests.
 std::vector<RawTune> read_tune_file(const std::string& path, int* merged_stray_tags);
+// The same from the file's bytes; `name` is used in error messages (fuzzing, tests).
+std::vector<RawTune> tunes_from_bytes(const std::string& bytes, const std::string& name, int* merged_stray_tags);
 
 struct Split {
   std::vector<std::string> train, val, test;

@@ -19,12 +19,15 @@ void validate(const ModelConfig& config) {
     throw Error("model vocabulary has " + std::to_string(config.vocab) +
                 " tokens; it needs at least 2 (<start> and <end>)");
   }
-  if (config.hidden < 1) {
-    throw Error("hidden size must be at least 1 (got " + std::to_string(config.hidden) + ")",
-                kExitUsage);
+  // Upper bounds keep every offset and G*H product far inside int and size_t.
+  if (config.vocab > 65536) {
+    throw Error("model vocabulary has " + std::to_string(config.vocab) + " tokens; at most 65536 are supported");
   }
-  if (config.layers < 1) {
-    throw Error("layers must be at least 1 (got " + std::to_string(config.layers) + ")", kExitUsage);
+  if (config.hidden < 1 || config.hidden > 16384) {
+    throw Error("hidden size must be in 1..16384 (got " + std::to_string(config.hidden) + ")", kExitUsage);
+  }
+  if (config.layers < 1 || config.layers > 64) {
+    throw Error("layers must be in 1..64 (got " + std::to_string(config.layers) + ")", kExitUsage);
   }
   // The negated form also rejects NaN.
   if (!(config.dropout >= 0.0f && config.dropout < 1.0f)) {
