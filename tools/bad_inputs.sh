@@ -68,7 +68,7 @@ mkdir -p "$root/docs"
     # shellcheck disable=SC2086
     "$bin/"$cmd >stdout.txt 2>stderr.txt </dev/null
     rc=$?
-    msg=$(grep -v '^note:' stderr.txt | grep -v '^Run with --help' | head -1 | sed "s#$work/##g; s#$root/##g; s/|/\\\\|/g")
+    msg=$(grep -v 'Run with --help' stderr.txt | tail -1 | sed "s#$work/##g; s#$root/##g; s/|/\\\\|/g")
     shown=$(sed "s#$root/##g" <<<"$cmd" | sed 's/|/\\|/g')
     echo "| $what | \`$shown\` | $rc | $msg |"
   done
