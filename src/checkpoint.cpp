@@ -57,7 +57,7 @@ std::uint32_t crc_of(const char* data, std::size_t n) {
 std::vector<float> floats_of(const std::string& bytes, const std::string& path, const char* what) {
   if (bytes.size() % sizeof(float) != 0) throw file_error(path, std::string("corrupt checkpoint: bad ") + what + " size");
   std::vector<float> values(bytes.size() / sizeof(float));
-  std::memcpy(values.data(), bytes.data(), bytes.size());
+  if (!values.empty()) std::memcpy(values.data(), bytes.data(), bytes.size());  // data() may be null when empty
   return values;
 }
 
