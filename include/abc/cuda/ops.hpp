@@ -1,0 +1,84 @@
+// Host-side launchers of the CUDA kernels (kernels/*.cu), one op each. Every launcher only
+// enqueues work on `stream` and checks the launch; all pointers are device memory. Shapes
+// are row-major, in elements. The per-element math of every kernel is cell_math.hpp,
+// philox.hpp or sampling_math.hpp: the kernels add only indexing and memory movement.
+#pragma once
+#include <cuda_runtime_api.h>
+
+#include <cstddef>
+#include <cstdint>
+
+#include "abc/cuda/plan.hpp"
+#include "abc/optimizer.hpp"
+#include "abc/philox.hpp"
+
+namespace abc {
+namespace cuda {
+
+// Layer 0 input term: z[r, :] = table[tokens[r], :] + bias.
+// tokens [rows], table [V, N], bias [N], z [rows, N].
+void embedding_gather(const std::int32_t* tokens, const float* table, const float* bias, int rows, int N, float* z,
+                      cudaStream_t stream);
+
+// out[r, :] = bias for every row. bias [N], out [rows, N].
+void bias_broadcast(const float* bias, int rows, int N, float* out, cudaStream_t stream);
+
+// One LSTM step of the batch (cell::lstm_forward). z [B, 4H]: pre-activations in (input
+// term + recurrent term, nothing else is added), activated gates i,f,g,o out.
+// c_prev, c, h: [B, H].
+void lstm_pointwise_forward(float* z, const float* c_prev, float* c, float* h, int B, int H, cudaStream_t stream);
+
+// Backward of one LSTM step (cell::lstm_backward). gates [B, 4H] activated; c_prev, c,
+// dh [B, H]; dc [B, H]: in, carried from step t+1; out, d loss / d c_prev. dz [B, 4H] out.
+void lstm_pointwise_backward(const float* gates, const float* c_prev, const float* c, const float* dh, float* dc,
+                             float* dz, int B, int H, cudaStream_t stream);
+
+// tanh RNN step: h = tanh(z). z, h: [n] (n = B * H).
+void rnn_pointwise_forward(const float* z, float* h, int n, cudaStream_t stream);
+// dz = dh * (1 - h^2). h, dh, dz: [n].
+void rnn_pointwise_backward(const float* h, const float* dh, float* dz, int n, cudaStream_t stream);
+
+// Inverted dropout of a layer's output h [T, B, H]: mask (0 or 1/(1-p)) and dropped =
+// h * mask, same shape; element (t, b, j) draws dropout_bits(key, layer, t, b, j).
+void dropout_forward(const float* h, float* mask, float* dropped, int T, int B, int H, int layer, U32x2 key, float p,
+                     cudaStream_t stream);
+// dy *= mask, [n].
+void dropout_backward(const float* mask, float* dy, std::size_t n, cudaStream_t stream);
+
+enum class LossMode {
+  kTrainMean,  // logits <- (1/rows) d loss / d logits; acc.sum += mean, acc.steps += 1
+  kEvalSum,    // logits untouched; acc.eval_sum = summed nats
+};
+// Softmax cross-entropy, one block per row (max, sum, loss, gradient in place), then a
+// one-block deterministic reduction of the per-row losses into `acc` (a non-finite mean
+// sets acc.nonfinite). logits [rows, V], targets [rows], row_loss [rows] scratch.
+void softmax_xent(float* logits, const std::int32_t* targets, int rows, int V, LossMode mode, float* row_loss,
+                  LossAccumulator* acc, cudaStream_t stream);
+
+// sums[k] = sum over r of m[r, k], rows in ascending order (a bias gradient).
+// m [rows, N], sums [N].
+void column_sum(const float* m, int rows, int N, float* sums, cudaStream_t stream);
+
+// Token-table gradient without atomics: grad[v, :] = sum of dz[r, :] over the rows r of
+// token v (csr_rows[csr_offsets[v] .. csr_offsets[v+1]), ascending), zero for absent
+// tokens. dz [rows, N], csr_offsets [V+1], csr_rows [rows], grad [V, N].
+void table_grad(const float* dz, const std::int32_t* csr_offsets, const std::int32_t* csr_rows, int V, int N,
+                float* grad, cudaStream_t stream);
+
+// Clip by global norm, then Adam (PyTorch semantics), over n elements:
+//  1. per-block sums of squares in double into partials [norm_blocks(n)];
+//  2. one block sums them in a fixed order, norm = sqrt; acc.last_grad_norm = norm; a
+//     non-finite norm sets state.skip and acc.nonfinite, else state.steps += 1 and
+//     state's clip scale and Adam constants for that step;
+//  3. the update p, m, v with grads * clip_scale, skipped when state.skip.
+// params, m, v, grads [n]; partials [kMaxNormBlocks].
+void adam_step(float* params, float* m, float* v, const float* grads, std::size_t n, const AdamConfig& config,
+               double* partials, OptimizerState* state, LossAccumulator* acc, cudaStream_t stream);
+
+// For every stream i < n: next[i] = sample_token(logits[i, :], V, temperature,
+// sample_uniform(seed, first_stream + i, step)). logits [n, V], next [n].
+void sample_tokens(const float* logits, int n, int V, float temperature, std::uint64_t seed, std::uint32_t first_stream,
+                   std::uint32_t step, std::int32_t* next, cudaStream_t stream);
+
+}  // namespace cuda
+}  // namespace abc

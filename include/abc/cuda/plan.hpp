@@ -1,0 +1,131 @@
+// The host-side arithmetic of the CUDA backend, in plain C++ so the CPU test suite can
+// check it on a machine without a GPU: where every buffer sits in the activation arena,
+// how token ids and their per-token row lists travel to the device, launch shapes, the
+// row-major to column-major GEMM mapping, and the device-side counters.
+#pragma once
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "abc/batcher.hpp"
+#include "abc/cell_math.hpp"
+#include "abc/model.hpp"
+
+namespace abc {
+namespace cuda {
+
+// --- Counters that live on the device (plain structs: nvcc and the host compiler lay
+// them out alike) --------------------------------------------------------------------
+
+// Written by the loss and optimizer kernels; take_losses() reads and zeroes it.
+struct LossAccumulator {
+  double sum;             // sum of the chunks' mean losses since the last report
+  double eval_sum;        // summed nats of the last evaluate()
+  double last_grad_norm;  // global norm before clipping, last optimizer step
+  int steps;              // forward_backward calls since the last report
+  int nonfinite;          // 1 once a non-finite loss or gradient norm was seen
+};
+
+// Written by the norm kernel of each optimizer step, read by the update kernel.
+struct OptimizerState {
+  long long steps;          // Adam updates made so far (t of the last update)
+  int skip;                 // 1 when this step's norm was not finite: no update
+  float clip_scale;         // min(1, clip / (norm + 1e-6)), as a float
+  cell::AdamStep<float> k;  // this step's constants
+};
+
+// --- The activation arena ---------------------------------------------------------------
+
+constexpr std::size_t kArenaAlign = 256;  // bytes; every region starts on this boundary
+
+struct ArenaRegion {
+  std::string name;
+  std::size_t offset = 0;  // bytes from the arena's start
+  std::size_t bytes = 0;
+};
+
+// Byte offsets of one layer's buffers (rows = max_seq * max_batch, BH = max_batch * H).
+struct LayerSlots {
+  std::size_t gates = 0;    // float [rows, G*H]: pre-activations, then activated gates (LSTM)
+  std::size_t h = 0;        // float [rows + max_batch, H]: slots 0..T, slot 0 the carried state
+  std::size_t c = 0;        // float [rows + max_batch, H] (LSTM only)
+  std::size_t mask = 0;     // float [rows, H] dropout factors (dropout > 0 only)
+  std::size_t dropped = 0;  // float [rows, H] h * mask (dropout > 0 only)
+  std::size_t state_h = 0;  // float [max_batch, H] carried between chunks
+  std::size_t state_c = 0;  // float [max_batch, H] (LSTM only)
+  bool has_c = false, has_dropout = false;
+};
+
+struct ArenaPlan {
+  std::vector<LayerSlots> layers;
+  std::size_t logits = 0;            // float [rows, V]; after the loss, d(mean loss)/d logits
+  std::size_t dgates = 0;            // float [rows, G*H] backward scratch
+  std::size_t dy = 0;                // float [rows, H] gradient of a layer's output, then dh
+  std::size_t dc = 0;                // float [max_batch, H] cell gradient carried back in time
+  std::size_t row_loss = 0;          // float [rows] per-row nats
+  std::size_t norm_partials = 0;     // double [kMaxNormBlocks]
+  std::size_t loss_acc = 0;          // LossAccumulator
+  std::size_t opt_state = 0;         // OptimizerState
+  std::size_t tokens = 0;            // int32 [token_block_capacity]: see TokenBlock
+  std::size_t next_tokens = 0;       // int32 [max_batch] sampled ids
+  std::size_t token_capacity = 0;    // ints in the token region
+  std::size_t bytes = 0;             // the whole arena
+  std::vector<ArenaRegion> regions;  // every region above, in arena order
+};
+
+// Throws abc::Error when max_batch or max_seq is below 1 or T*B rows overflow int.
+ArenaPlan plan_arena(const ModelConfig& config, int max_batch, int max_seq);
+
+// --- Token ids on their way to the device ------------------------------------------------
+// One chunk's ids travel in one copy, packed as (offsets in int32 elements):
+//   inputs [rows] | targets [rows] | csr_offsets [V+1] | csr_rows [rows]
+// so the pinned staging buffer and the device region share this layout.
+struct TokenBlock {
+  std::size_t inputs = 0, targets = 0, csr_offsets = 0, csr_rows = 0;
+  std::size_t ints = 0;  // total
+};
+TokenBlock token_block(std::size_t rows, int vocab);
+
+// Groups the rows of a chunk by input token, for the deterministic table gradient:
+// the rows holding token v are rows[offsets[v] .. offsets[v+1]), ascending.
+// offsets: [vocab + 1], rows: [n]. Throws abc::Error on an id outside [0, vocab).
+void build_token_csr(const TokenId* tokens, std::size_t n, int vocab, std::int32_t* offsets, std::int32_t* rows);
+
+// Throws abc::Error naming the first id outside [0, vocab); `what` is "input" or "target".
+void check_token_ids(const TokenId* tokens, std::size_t n, int vocab, const char* what);
+
+// Throws abc::Error when the chunk's T, B or sizes do not fit the limits.
+void check_chunk_fits(const Chunk& chunk, int max_batch, int max_seq);
+
+// --- Launch shapes -------------------------------------------------------------------------
+
+constexpr int kThreads = 256;        // threads of an element-wise block
+constexpr unsigned kMaxGrid = 8192;  // element-wise grids stride beyond this many blocks
+constexpr int kMaxNormBlocks = 512;  // first stage of the gradient norm
+
+// Blocks of `threads` covering n elements (grid-stride past kMaxGrid); n >= 1.
+unsigned grid_for(std::size_t n, int threads = kThreads);
+// The smallest power of two >= n, kept in [32, max_threads] (max_threads a power of two):
+// the block size of a tree reduction over n values.
+int pow2_threads(std::size_t n, int max_threads);
+// Blocks of the first norm stage for n values: ceil(n / (kThreads * 16)) in [1, kMaxNormBlocks].
+int norm_blocks(std::size_t n);
+
+// --- Row-major GEMM through column-major cuBLAS ---------------------------------------------
+// C[M,N] = op(A)[M,K] op(B)[K,N] in row-major is C^T = op(B)^T op(A)^T in column-major: call
+// cublasSgemm(trans_first, trans_second, m, n, k, B, ldb, A, lda, C, ldc) with these values.
+struct ColumnMajorGemm {
+  bool trans_first = false;   // applies to the row-major B, passed first
+  bool trans_second = false;  // applies to the row-major A, passed second
+  int m = 0, n = 0, k = 0;
+};
+ColumnMajorGemm column_major_gemm(bool trans_a, bool trans_b, int M, int N, int K);
+
+// The message of a failed device allocation: how much was asked, what the device had,
+// and which options shrink it.
+std::string allocation_failure_message(std::size_t bytes, const std::string& what, const std::string& cuda_error,
+                                       std::size_t free_bytes, std::size_t total_bytes);
+
+}  // namespace cuda
+}  // namespace abc

@@ -1,0 +1,378 @@
+// The CUDA backend: the CPU reference model (cpu_model.cpp) step for step on the GPU.
+//
+// Memory, all allocated by the constructor: one block holding parameters, gradients and
+// Adam's m and v (ParamLayout order each); one arena for activations, scratch, token ids
+// and the device-side counters (plan_arena); pinned staging slots for token ids.
+// Nothing is allocated per step.
+//
+// Per chunk, layer by layer: the input term (row gather for layer 0, one GEMM over T*B
+// rows above), then per time step one GEMM for the recurrent term of the batch and the
+// fused pointwise kernel; dropout; the output layer as one GEMM over T*B rows and the
+// fused softmax cross-entropy, whose loss stays on the device. Backward mirrors
+// CpuModel::backward. Everything is queued on one stream; only calls that return numbers
+// to the host wait for it.
+#include <cstddef>
+#include <cstring>
+#include <memory>
+#include <string>
+
+#include "abc/backend.hpp"
+#include "abc/cuda/check.hpp"
+#include "abc/cuda/gemm.hpp"
+#include "abc/cuda/ops.hpp"
+#include "abc/cuda/plan.hpp"
+#include "abc/device_probe.hpp"
+#include "abc/error.hpp"
+#include "abc/philox.hpp"
+
+namespace abc {
+namespace {
+
+static_assert(sizeof(TokenId) == sizeof(std::int32_t), "token ids travel to the device as int32");
+
+std::size_t sz(int n) { return static_cast<std::size_t>(n); }
+
+// Pinned staging slots for token ids, used in turn: the host may queue this many
+// chunks ahead of the device before it waits for the oldest copy.
+constexpr int kStagingSlots = 4;
+
+// Device addresses of one chunk's token ids (see cuda::TokenBlock).
+struct DeviceTokens {
+  const std::int32_t* inputs = nullptr;
+  const std::int32_t* targets = nullptr;
+  const std::int32_t* csr_offsets = nullptr;
+  const std::int32_t* csr_rows = nullptr;
+};
+
+class CudaBackend final : public Backend {
+ public:
+  CudaBackend(const ModelConfig& config, const AdamConfig& adam, int max_batch, int max_seq)
+      : layout_(config),
+        adam_(adam),
+        max_batch_(max_batch),
+        max_seq_(max_seq),
+        plan_(cuda::plan_arena(config, max_batch, max_seq)),
+        cublas_(stream_.get()),
+        block_(4 * layout_.total() * sizeof(float), "the parameters, gradients and Adam moments"),
+        arena_(plan_.bytes, "the activations (their size grows with batch x seq x hidden)"),
+        staging_(kStagingSlots * plan_.token_capacity * sizeof(std::int32_t), "token ids") {
+    ABC_CUDA_CHECK(cudaMemsetAsync(block_.get(), 0, block_.size(), stream()));
+    ABC_CUDA_CHECK(cudaMemsetAsync(arena_.get(), 0, arena_.size(), stream()));
+    stream_.synchronize();
+  }
+
+  // Queued work may still read the staging buffer and the arena: let it finish before
+  // the members free them (errors are ignored: a destructor must not throw).
+  ~CudaBackend() override { (void)cudaStreamSynchronize(stream()); }
+
+  std::string name() const override { return "cuda"; }
+  const ParamLayout& layout() const override { return layout_; }
+  int max_batch() const override { return max_batch_; }
+  int max_seq() const override { return max_seq_; }
+
+  void upload_params(const float* host) override { to_device(params(), host, param_bytes()); }
+  void download_params(float* host) override { to_host(host, params(), param_bytes()); }
+  void download_grads(float* host) override { to_host(host, grads(), param_bytes()); }
+  void upload_adam(const float* m, const float* v, std::int64_t steps) override {
+    to_device(adam_m(), m, param_bytes());
+    to_device(adam_v(), v, param_bytes());
+    const long long t = steps;
+    to_device(arena_.bytes() + plan_.opt_state + offsetof(cuda::OptimizerState, steps), &t, sizeof t);
+  }
+  void download_adam(float* m, float* v) override {
+    to_host(m, adam_m(), param_bytes());
+    to_host(v, adam_v(), param_bytes());
+  }
+  std::int64_t adam_steps() const override {
+    long long t = 0;
+    to_host(&t, arena_.bytes() + plan_.opt_state + offsetof(cuda::OptimizerState, steps), sizeof t);
+    return t;
+  }
+
+  void reset_state() override {
+    for (const cuda::LayerSlots& s : plan_.layers) {
+      ABC_CUDA_CHECK(cudaMemsetAsync(arena_.bytes() + s.state_h, 0, state_bytes(), stream()));
+      if (s.has_c) ABC_CUDA_CHECK(cudaMemsetAsync(arena_.bytes() + s.state_c, 0, state_bytes(), stream()));
+    }
+  }
+
+  // Backend::state_size order: per layer h, then c (LSTM), each [max_batch, H].
+  void download_state(float* host) override {
+    for (const cuda::LayerSlots& s : plan_.layers) {
+      to_host(host, arena_.bytes() + s.state_h, state_bytes());
+      host += state_floats();
+      if (!s.has_c) continue;
+      to_host(host, arena_.bytes() + s.state_c, state_bytes());
+      host += state_floats();
+    }
+  }
+  void upload_state(const float* host) override {
+    for (const cuda::LayerSlots& s : plan_.layers) {
+      to_device(arena_.bytes() + s.state_h, host, state_bytes());
+      host += state_floats();
+      if (!s.has_c) continue;
+      to_device(arena_.bytes() + s.state_c, host, state_bytes());
+      host += state_floats();
+    }
+  }
+
+  void forward_backward(const Chunk& chunk, std::uint64_t dropout_seed, std::uint64_t step) override {
+    const DeviceTokens tokens = stage_chunk(chunk);
+    const bool dropout = config().dropout > 0.0f;
+    const int rows = chunk.T * chunk.B;
+    forward(tokens.inputs, chunk.T, chunk.B, dropout, dropout_key(dropout_seed, step));
+    cuda::softmax_xent(f(plan_.logits), tokens.targets, rows, config().vocab, cuda::LossMode::kTrainMean,
+                       f(plan_.row_loss), loss_acc(), stream());
+    backward(tokens, chunk.T, chunk.B, dropout);
+  }
+
+  void optimizer_step() override {
+    cuda::adam_step(params(), adam_m(), adam_v(), grads(), num_params(), adam_,
+                    reinterpret_cast<double*>(arena_.bytes() + plan_.norm_partials),
+                    reinterpret_cast<cuda::OptimizerState*>(arena_.bytes() + plan_.opt_state), loss_acc(), stream());
+  }
+
+  LossReport take_losses() override {
+    cuda::LossAccumulator acc{};
+    to_host(&acc, loss_acc(), sizeof acc);
+    ABC_CUDA_CHECK(cudaMemsetAsync(loss_acc(), 0, sizeof acc, stream()));
+    LossReport report;
+    report.sum = acc.sum;
+    report.steps = acc.steps;
+    report.nonfinite = acc.nonfinite != 0;
+    report.last_grad_norm = acc.last_grad_norm;
+    return report;
+  }
+
+  double evaluate(const Chunk& chunk) override {
+    const DeviceTokens tokens = stage_chunk(chunk);
+    forward(tokens.inputs, chunk.T, chunk.B, false, U32x2{});
+    cuda::softmax_xent(f(plan_.logits), tokens.targets, chunk.T * chunk.B, config().vocab, cuda::LossMode::kEvalSum,
+                       f(plan_.row_loss), loss_acc(), stream());
+    double sum = 0;
+    to_host(&sum, arena_.bytes() + plan_.loss_acc + offsetof(cuda::LossAccumulator, eval_sum), sizeof sum);
+    return sum;
+  }
+
+  void sample_step(const TokenId* tokens, int n, float temperature, std::uint64_t seed, std::uint32_t first_stream,
+                   std::uint32_t step, TokenId* next) override {
+    forward_one_step(tokens, n);
+    auto* next_dev = reinterpret_cast<std::int32_t*>(arena_.bytes() + plan_.next_tokens);
+    cuda::sample_tokens(f(plan_.logits), n, config().vocab, temperature, seed, first_stream, step, next_dev, stream());
+    to_host(next, next_dev, sz(n) * sizeof(std::int32_t));
+  }
+
+  void step_logits(const TokenId* tokens, int n, float* logits) override {
+    forward_one_step(tokens, n);
+    to_host(logits, f(plan_.logits), sz(n) * sz(config().vocab) * sizeof(float));
+  }
+
+ private:
+  const ModelConfig& config() const { return layout_.config(); }
+  cudaStream_t stream() const { return stream_.get(); }
+  std::size_t param_bytes() const { return num_params() * sizeof(float); }
+  std::size_t state_floats() const { return sz(max_batch_) * sz(config().hidden); }
+  std::size_t state_bytes() const { return state_floats() * sizeof(float); }
+
+  float* params() const { return static_cast<float*>(block_.get()); }
+  float* grads() const { return params() + num_params(); }
+  float* adam_m() const { return params() + 2 * num_params(); }
+  float* adam_v() const { return params() + 3 * num_params(); }
+  float* f(std::size_t arena_offset) const { return reinterpret_cast<float*>(arena_.bytes() + arena_offset); }
+  cuda::LossAccumulator* loss_acc() const {
+    return reinterpret_cast<cuda::LossAccumulator*>(arena_.bytes() + plan_.loss_acc);
+  }
+
+  // Host <-> device copies in stream order; they wait for the copy to finish.
+  void to_device(void* dst, const void* src, std::size_t bytes) const {
+    ABC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream()));
+    stream_.synchronize();
+  }
+  void to_host(void* dst, const void* src, std::size_t bytes) const {
+    ABC_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, stream()));
+    stream_.synchronize();
+  }
+  void copy_on_device(float* dst, const float* src, std::size_t floats) const {
+    ABC_CUDA_CHECK(cudaMemcpyAsync(dst, src, floats * sizeof(float), cudaMemcpyDeviceToDevice, stream()));
+  }
+
+  void gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
+            float beta, float* C, int ldc) const {
+    cuda::gemm_row_major(cublas_.get(), trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+  }
+
+  // Packs ids (and, for a chunk, targets and the per-token row lists) into the next
+  // pinned staging slot and queues one copy to the device. The slot's previous copy
+  // (kStagingSlots calls ago) must have finished before the host rewrites it: the host
+  // waits only when it runs that far ahead of the device.
+  DeviceTokens stage(const TokenId* inputs, const TokenId* targets, std::size_t rows) {
+    const int V = config().vocab;
+    const cuda::TokenBlock block = cuda::token_block(rows, V);
+    ABC_CUDA_CHECK(cudaEventSynchronize(copied_[slot_].get()));
+    auto* host = static_cast<std::int32_t*>(staging_.get()) + sz(slot_) * plan_.token_capacity;
+    std::size_t ints = rows;
+    if (targets) {
+      cuda::build_token_csr(inputs, rows, V, host + block.csr_offsets, host + block.csr_rows);
+      std::memcpy(host + block.targets, targets, rows * sizeof(std::int32_t));
+      ints = block.ints;
+    } else {
+      cuda::check_token_ids(inputs, rows, V, "input");
+    }
+    std::memcpy(host + block.inputs, inputs, rows * sizeof(std::int32_t));
+    auto* dev = reinterpret_cast<std::int32_t*>(arena_.bytes() + plan_.tokens);
+    ABC_CUDA_CHECK(cudaMemcpyAsync(dev, host, ints * sizeof(std::int32_t), cudaMemcpyHostToDevice, stream()));
+    ABC_CUDA_CHECK(cudaEventRecord(copied_[slot_].get(), stream()));
+    slot_ = (slot_ + 1) % kStagingSlots;
+    return DeviceTokens{dev + block.inputs, dev + block.targets, dev + block.csr_offsets, dev + block.csr_rows};
+  }
+
+  DeviceTokens stage_chunk(const Chunk& chunk) {
+    cuda::check_chunk_fits(chunk, max_batch_, max_seq_);
+    const std::size_t rows = sz(chunk.T) * sz(chunk.B);
+    cuda::check_token_ids(chunk.targets.data(), rows, config().vocab, "target");
+    return stage(chunk.inputs.data(), chunk.targets.data(), rows);
+  }
+
+  void forward_one_step(const TokenId* tokens, int n) {
+    if (n < 1 || n > max_batch_) {
+      throw Error("step batch " + std::to_string(n) + " is outside 1.." + std::to_string(max_batch_) +
+                  ": build the model with a larger batch");
+    }
+    const DeviceTokens d = stage(tokens, nullptr, sz(n));
+    forward(d.inputs, 1, n, false, U32x2{});
+  }
+
+  // [T*B, H]: what layer l hands up (dropped or not, as in the last forward).
+  const float* layer_output(int l, int B, bool dropout) const {
+    const cuda::LayerSlots& s = plan_.layers[sz(l)];
+    return dropout ? f(s.dropped) : f(s.h) + sz(B) * sz(config().hidden);
+  }
+
+  // CpuModel::forward: fills the logits [T*B, V].
+  void forward(const std::int32_t* inputs, int T, int B, bool dropout, U32x2 key) {
+    const ModelConfig& cfg = config();
+    const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab, rows = T * B;
+    const std::size_t BH = sz(B) * sz(H), BGH = sz(B) * sz(GH);
+    const bool lstm = cfg.cell == CellKind::kLstm;
+    const float* p = params();
+    const float* x = nullptr;  // [T*B, H] input of layers > 0
+    for (int l = 0; l < cfg.layers; ++l) {
+      const cuda::LayerSlots& s = plan_.layers[sz(l)];
+      const LayerParams& lp = layout_.layer(l);
+      float* z = f(s.gates);  // [T*B, GH]
+
+      // Input term of every step at once.
+      if (l == 0) {
+        cuda::embedding_gather(inputs, p + lp.w_in.offset, p + lp.bias.offset, rows, GH, z, stream());
+      } else {
+        cuda::bias_broadcast(p + lp.bias.offset, rows, GH, z, stream());
+        gemm(false, false, rows, GH, H, x, H, p + lp.w_in.offset, GH, 1.0f, z, GH);
+      }
+
+      // Recurrence. h, c: [T+1, B, H], slot t holds the state before step t.
+      float* h = f(s.h);
+      float* c = lstm ? f(s.c) : nullptr;
+      copy_on_device(h, f(s.state_h), BH);
+      if (lstm) copy_on_device(c, f(s.state_c), BH);
+      for (int t = 0; t < T; ++t) {
+        float* zt = z + sz(t) * BGH;
+        gemm(false, false, B, GH, H, h + sz(t) * BH, H, p + lp.w_rec.offset, GH, 1.0f, zt, GH);
+        float* h_next = h + sz(t + 1) * BH;
+        if (lstm) {
+          cuda::lstm_pointwise_forward(zt, c + sz(t) * BH, c + sz(t + 1) * BH, h_next, B, H, stream());
+        } else {
+          cuda::rnn_pointwise_forward(zt, h_next, B * H, stream());
+        }
+      }
+      copy_on_device(f(s.state_h), h + sz(T) * BH, BH);
+      if (lstm) copy_on_device(f(s.state_c), c + sz(T) * BH, BH);
+
+      if (dropout) cuda::dropout_forward(h + BH, f(s.mask), f(s.dropped), T, B, H, l, key, cfg.dropout, stream());
+      x = layer_output(l, B, dropout);
+    }
+
+    // Output layer over all T*B rows: logits = x @ w_out + b_out.
+    float* logits = f(plan_.logits);
+    cuda::bias_broadcast(p + layout_.b_out().offset, rows, V, logits, stream());
+    gemm(false, false, rows, V, H, x, H, p + layout_.w_out().offset, V, 1.0f, logits, V);
+  }
+
+  // CpuModel::backward: needs the logits holding d(mean loss)/d(logits) and the
+  // activations of forward(); overwrites the gradient block.
+  void backward(const DeviceTokens& tokens, int T, int B, bool dropout) {
+    const ModelConfig& cfg = config();
+    const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab, rows = T * B;
+    const std::size_t BH = sz(B) * sz(H), BGH = sz(B) * sz(GH);
+    const bool lstm = cfg.cell == CellKind::kLstm;
+    const float* p = params();
+    float* g = grads();
+    const float* dlogits = f(plan_.logits);  // [T*B, V]
+    float* dy = f(plan_.dy);                 // [T*B, H]
+    float* dz = f(plan_.dgates);             // [T*B, GH]
+    float* dc = f(plan_.dc);                 // [B, H]
+
+    // Output layer.
+    const float* x_top = layer_output(cfg.layers - 1, B, dropout);
+    gemm(true, false, H, V, rows, x_top, H, dlogits, V, 0.0f, g + layout_.w_out().offset, V);
+    cuda::column_sum(dlogits, rows, V, g + layout_.b_out().offset, stream());
+    gemm(false, true, rows, H, V, dlogits, V, p + layout_.w_out().offset, V, 0.0f, dy, H);
+
+    for (int l = cfg.layers - 1; l >= 0; --l) {
+      const cuda::LayerSlots& s = plan_.layers[sz(l)];
+      const LayerParams& lp = layout_.layer(l);
+      if (dropout) cuda::dropout_backward(f(s.mask), dy, sz(rows) * sz(H), stream());  // dy -> dh
+
+      // Backward through time: dy[t] gains the recurrent term of step t+1 before step t
+      // reads it. The gradient into the chunk's initial state is not needed (truncated
+      // BPTT), so step 0 has no recurrent GEMM.
+      const float* h = f(s.h);
+      const float* c = lstm ? f(s.c) : nullptr;
+      ABC_CUDA_CHECK(cudaMemsetAsync(dc, 0, BH * sizeof(float), stream()));
+      for (int t = T - 1; t >= 0; --t) {
+        float* dzt = dz + sz(t) * BGH;
+        const float* dht = dy + sz(t) * BH;
+        if (lstm) {
+          cuda::lstm_pointwise_backward(f(s.gates) + sz(t) * BGH, c + sz(t) * BH, c + sz(t + 1) * BH, dht, dc, dzt, B,
+                                        H, stream());
+        } else {
+          cuda::rnn_pointwise_backward(h + sz(t + 1) * BH, dht, dzt, B * H, stream());
+        }
+        if (t > 0) gemm(false, true, B, H, GH, dzt, GH, p + lp.w_rec.offset, GH, 1.0f, dy + sz(t - 1) * BH, H);
+      }
+
+      // Weight gradients over all T*B rows; h slots 0..T-1 are each step's h_prev.
+      gemm(true, false, H, GH, rows, h, H, dz, GH, 0.0f, g + lp.w_rec.offset, GH);
+      cuda::column_sum(dz, rows, GH, g + lp.bias.offset, stream());
+      if (l == 0) {
+        cuda::table_grad(dz, tokens.csr_offsets, tokens.csr_rows, V, GH, g + lp.w_in.offset, stream());
+      } else {
+        const float* x = layer_output(l - 1, B, dropout);
+        gemm(true, false, H, GH, rows, x, H, dz, GH, 0.0f, g + lp.w_in.offset, GH);
+        gemm(false, true, rows, H, GH, dz, GH, p + lp.w_in.offset, GH, 0.0f, dy, H);  // the next layer's dy
+      }
+    }
+  }
+
+  ParamLayout layout_;
+  AdamConfig adam_;
+  int max_batch_, max_seq_;
+  cuda::ArenaPlan plan_;
+  cuda::Stream stream_;
+  cuda::CublasHandle cublas_;
+  cuda::DeviceMemory block_;           // params | grads | adam m | adam v, [num_params] each
+  cuda::DeviceMemory arena_;           // plan_
+  cuda::PinnedMemory staging_;         // kStagingSlots slots of plan_.token_capacity int32
+  cuda::Event copied_[kStagingSlots];  // the last copy out of each staging slot
+  int slot_ = 0;
+};
+
+}  // namespace
+
+std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
+                                           int max_seq) {
+  const DeviceProbe probe = probe_cuda_device();
+  if (!probe.usable) throw Error("the CUDA backend cannot start: " + probe.reason + "; use --device cpu");
+  return std::make_unique<CudaBackend>(config, adam, max_batch, max_seq);
+}
+
+}  // namespace abc

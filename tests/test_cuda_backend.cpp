@@ -1,0 +1,388 @@
+// The CUDA backend against the CPU reference backend, through the Backend interface:
+// one training step (loss, every gradient tensor, Adam's moments, parameters after the
+// step), 50 steps of the same loss curve, evaluation, step logits, sampling, the carried
+// state, non-finite handling and the contract's bookkeeping. LSTM and RNN, 1 and 2
+// layers, dropout on and off. Every test skips (with the reason) where no GPU is usable.
+//
+// Tolerances (both sides are float; cuBLAS and OpenBLAS sum in different orders):
+//  - loss: 1e-5 relative; gradient norm: 1e-4 relative;
+//  - gradients and Adam moments, per tensor: max |gpu - cpu| <= 1e-4 * max |cpu| (+1e-7
+//    for all-zero tensors; 3e-4 for the T=100, B=64 shape);
+//  - parameters after one Adam step: at least 99.9% within 1e-6, all within 2.5 * lr
+//    (Adam's first step is lr * g / (|g| + eps): a gradient within rounding of zero may
+//    flip sign);
+//  - the 50-step loss curve: every step within 2e-3 relative;
+//  - carried state and logits: 1e-4 absolute;
+//  - sampling: the same token for at least 90% of the draws, fed the same tokens.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <memory>
+#include <ostream>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "abc/backend.hpp"
+#include "abc/device_probe.hpp"
+#include "abc/error.hpp"
+#include "gpu_skip.hpp"
+
+namespace {
+
+std::size_t sz(int n) { return static_cast<std::size_t>(n); }
+
+struct Case {
+  abc::CellKind cell;
+  int layers;
+  float dropout;
+};
+
+std::string case_name(const Case& c) {
+  return std::string(abc::cell_kind_name(c.cell)) + "_" + std::to_string(c.layers) + "layers" +
+         (c.dropout > 0 ? "_dropout" : "_nodropout");
+}
+
+// What gtest (and so ctest) prints for a case.
+void PrintTo(const Case& c, std::ostream* os) { *os << case_name(c); }
+
+constexpr int kV = 31, kH = 37, kT = 9, kB = 6, kMaxB = 8, kMaxT = 10;
+
+// Inputs, then targets, uniform over the vocabulary.
+abc::Chunk random_chunk(int T, int B, int V, unsigned seed) {
+  std::mt19937 rng(seed);
+  auto draw = [&rng, V] { return static_cast<abc::TokenId>(rng() % static_cast<unsigned>(V)); };
+  abc::Chunk c;
+  c.T = T;
+  c.B = B;
+  c.inputs.resize(sz(T) * sz(B));
+  c.targets.resize(c.inputs.size());
+  std::generate(c.inputs.begin(), c.inputs.end(), draw);
+  std::generate(c.targets.begin(), c.targets.end(), draw);
+  return c;
+}
+
+// Chunk `step` of B streams reading a periodic "tune" (so the loss can fall), each
+// stream at its own phase; state carries from chunk to chunk as in training.
+abc::Chunk periodic_chunk(int T, int B, int V, int step) {
+  std::mt19937 rng(99);
+  std::vector<abc::TokenId> tune(23);
+  for (auto& t : tune) t = static_cast<abc::TokenId>(rng() % static_cast<unsigned>(V));
+  abc::Chunk c;
+  c.T = T;
+  c.B = B;
+  for (int t = 0; t < T; ++t) {
+    for (int b = 0; b < B; ++b) {
+      const std::size_t k = sz(step) * sz(T) + sz(t) + sz(b) * 5;
+      c.inputs.push_back(tune[k % tune.size()]);
+      c.targets.push_back(tune[(k + 1) % tune.size()]);
+    }
+  }
+  return c;
+}
+
+struct Backends {
+  std::unique_ptr<abc::Backend> cpu, gpu;
+};
+
+Backends make_both(const abc::ModelConfig& config, int max_batch, int max_seq, std::uint64_t init_seed,
+                   const abc::AdamConfig& adam = abc::AdamConfig{}) {
+  Backends b{abc::make_cpu_backend(config, adam, max_batch, max_seq),
+             abc::make_cuda_backend(config, adam, max_batch, max_seq)};
+  std::vector<float> init(b.cpu->num_params());
+  abc::init_param_block(b.cpu->layout(), init_seed, init.data());
+  b.cpu->upload_params(init.data());
+  b.gpu->upload_params(init.data());
+  return b;
+}
+
+// Per tensor of the layout: max |got - want| <= rel * max |want| + abs.
+void expect_tensors_close(const abc::ParamLayout& layout, const std::vector<float>& got, const std::vector<float>& want,
+                          double rel, double abs, const std::string& what) {
+  for (const abc::ParamTensor& t : layout.tensors()) {
+    double max_want = 0, max_diff = 0;
+    std::size_t worst = t.offset;
+    for (std::size_t k = t.offset; k < t.offset + t.size(); ++k) {
+      max_want = std::max(max_want, std::fabs(static_cast<double>(want[k])));
+      const double d = std::fabs(static_cast<double>(got[k]) - want[k]);
+      if (!(d <= max_diff)) {  // NaN counts as worst
+        max_diff = std::isnan(d) ? INFINITY : d;
+        worst = k;
+      }
+    }
+    EXPECT_LE(max_diff, rel * max_want + abs)
+        << what << " " << t.name << ": worst at element " << worst - t.offset << ", gpu " << got[worst] << ", cpu "
+        << want[worst] << " (largest |cpu| " << max_want << ")";
+  }
+}
+
+std::vector<float> grads_of(abc::Backend& b) {
+  std::vector<float> g(b.num_params());
+  b.download_grads(g.data());
+  return g;
+}
+std::vector<float> params_of(abc::Backend& b) {
+  std::vector<float> p(b.num_params());
+  b.download_params(p.data());
+  return p;
+}
+std::vector<float> state_of(abc::Backend& b) {
+  std::vector<float> s(b.state_size());
+  b.download_state(s.data());
+  return s;
+}
+
+void expect_all_near(const std::vector<float>& got, const std::vector<float>& want, double tol,
+                     const std::string& what) {
+  ASSERT_EQ(got.size(), want.size()) << what;
+  std::size_t bad = 0;
+  for (std::size_t k = 0; k < got.size(); ++k) {
+    if (!(std::fabs(static_cast<double>(got[k]) - want[k]) <= tol)) ++bad;
+  }
+  EXPECT_EQ(bad, 0u) << what << ": " << bad << " of " << got.size() << " elements differ by more than " << tol;
+}
+
+// One step on both; compares loss, gradients, the norm, Adam's moments, parameters and state.
+void compare_one_step(const abc::ModelConfig& config, int T, int B, int max_batch, int max_seq, double grad_rel) {
+  const abc::AdamConfig adam{};
+  Backends b = make_both(config, max_batch, max_seq, 5, adam);
+  const abc::Chunk chunk = random_chunk(T, B, config.vocab, 11);
+  b.cpu->forward_backward(chunk, 77, 3);
+  b.gpu->forward_backward(chunk, 77, 3);
+  const std::vector<float> want_g = grads_of(*b.cpu), got_g = grads_of(*b.gpu);
+  expect_tensors_close(b.cpu->layout(), got_g, want_g, grad_rel, 1e-7, "gradient");
+
+  b.cpu->optimizer_step();
+  b.gpu->optimizer_step();
+  const abc::Backend::LossReport rc = b.cpu->take_losses(), rg = b.gpu->take_losses();
+  EXPECT_EQ(rg.steps, 1);
+  EXPECT_FALSE(rg.nonfinite);
+  EXPECT_NEAR(rg.sum, rc.sum, 1e-5 * rc.sum);
+  EXPECT_NEAR(rg.last_grad_norm, rc.last_grad_norm, 1e-4 * rc.last_grad_norm);
+  EXPECT_EQ(b.gpu->adam_steps(), 1);
+
+  const std::size_t n = b.cpu->num_params();
+  std::vector<float> mc(n), vc(n), mg(n), vg(n);
+  b.cpu->download_adam(mc.data(), vc.data());
+  b.gpu->download_adam(mg.data(), vg.data());
+  expect_tensors_close(b.cpu->layout(), mg, mc, grad_rel, 1e-8, "adam m");
+  expect_tensors_close(b.cpu->layout(), vg, vc, 2 * grad_rel, 1e-12, "adam v");
+
+  const std::vector<float> pc = params_of(*b.cpu), pg = params_of(*b.gpu);
+  std::size_t loose = 0, wild = 0;
+  for (std::size_t k = 0; k < n; ++k) {
+    const double d = std::fabs(static_cast<double>(pg[k]) - pc[k]);
+    if (!(d <= 1e-6)) ++loose;
+    if (!(d <= 2.5 * adam.lr)) ++wild;
+  }
+  EXPECT_LE(loose, n / 1000) << loose << " of " << n << " parameters differ by more than 1e-6 after one step";
+  EXPECT_EQ(wild, 0u) << wild << " parameters moved differently by more than 2.5 * lr";
+
+  expect_all_near(state_of(*b.gpu), state_of(*b.cpu), 1e-4, "carried state");
+}
+
+class CudaVsCpu : public ::testing::TestWithParam<Case> {
+ protected:
+  abc::ModelConfig config() const { return {GetParam().cell, kV, kH, GetParam().layers, GetParam().dropout}; }
+};
+
+TEST_P(CudaVsCpu, OneTrainingStep) {
+  ABC_SKIP_WITHOUT_GPU();
+  compare_one_step(config(), kT, kB, kMaxB, kMaxT, 1e-4);
+}
+
+TEST_P(CudaVsCpu, FiftyStepsFollowTheSameLossCurve) {
+  ABC_SKIP_WITHOUT_GPU();
+  Backends b = make_both(config(), kMaxB, kMaxT, 8);
+  double first = 0, last = 0;
+  for (int step = 0; step < 50; ++step) {
+    const abc::Chunk chunk = periodic_chunk(kT, kB, kV, step);
+    for (abc::Backend* x : {b.cpu.get(), b.gpu.get()}) {
+      x->forward_backward(chunk, 5, static_cast<std::uint64_t>(step));
+      x->optimizer_step();
+    }
+    const abc::Backend::LossReport rc = b.cpu->take_losses(), rg = b.gpu->take_losses();
+    ASSERT_FALSE(rg.nonfinite) << "step " << step;
+    ASSERT_NEAR(rg.sum, rc.sum, 2e-3 * rc.sum) << "step " << step;
+    if (step == 0) first = rc.sum;
+    last = rc.sum;
+  }
+  EXPECT_LT(last, first) << "the curve compared should at least move";
+  EXPECT_EQ(b.gpu->adam_steps(), 50);
+}
+
+TEST_P(CudaVsCpu, EvaluateAndStepLogits) {
+  ABC_SKIP_WITHOUT_GPU();
+  Backends b = make_both(config(), kMaxB, kMaxT, 6);
+  const abc::Chunk chunk = random_chunk(kT, kB, kV, 12);
+  const double ec = b.cpu->evaluate(chunk), eg = b.gpu->evaluate(chunk);
+  EXPECT_NEAR(eg, ec, 1e-5 * ec);
+  const abc::TokenId tokens[5] = {0, 30, 2, 17, 2};
+  std::vector<float> lc(5 * kV), lg(5 * kV);
+  b.cpu->step_logits(tokens, 5, lc.data());
+  b.gpu->step_logits(tokens, 5, lg.data());
+  expect_all_near(lg, lc, 1e-4, "step logits (state carried from the evaluation)");
+  // Evaluation computes no gradient and takes no training step.
+  EXPECT_EQ(b.gpu->take_losses().steps, 0);
+}
+
+TEST_P(CudaVsCpu, SampleStepDrawsTheSameTokens) {
+  ABC_SKIP_WITHOUT_GPU();
+  Backends b = make_both(config(), kMaxB, 1, 7);
+  std::vector<abc::TokenId> tokens = {0, 1, 2, 3, 4, 5, 6, 7};
+  std::vector<abc::TokenId> next_c(kMaxB), next_g(kMaxB);
+  int same = 0, draws = 0;
+  for (std::uint32_t step = 0; step < 40; ++step) {
+    const float temperature = step % 4 == 0 ? 0.0f : 1.0f;
+    b.cpu->sample_step(tokens.data(), kMaxB, temperature, 2024, 3, step, next_c.data());
+    b.gpu->sample_step(tokens.data(), kMaxB, temperature, 2024, 3, step, next_g.data());
+    for (int i = 0; i < kMaxB; ++i) {
+      ++draws;
+      if (next_c[sz(i)] == next_g[sz(i)]) ++same;
+      ASSERT_GE(next_g[sz(i)], 0);
+      ASSERT_LT(next_g[sz(i)], kV);
+    }
+    tokens = next_c;  // both sides read the same tokens, so their states stay together
+  }
+  EXPECT_GE(same, draws * 9 / 10) << same << " of " << draws << " draws agree";
+}
+
+TEST_P(CudaVsCpu, CarriedStateRoundTripsAndResets) {
+  ABC_SKIP_WITHOUT_GPU();
+  Backends b = make_both(config(), kMaxB, kMaxT, 9);
+  const abc::Chunk chunk = random_chunk(kT, kB, kV, 13);
+  b.cpu->forward_backward(chunk, 1, 1);
+  b.gpu->forward_backward(chunk, 1, 1);
+  const std::vector<float> s = state_of(*b.gpu);
+  expect_all_near(s, state_of(*b.cpu), 1e-4, "state after a chunk");
+  b.gpu->reset_state();
+  for (float x : state_of(*b.gpu)) ASSERT_EQ(x, 0.0f);
+  b.gpu->upload_state(s.data());
+  EXPECT_EQ(state_of(*b.gpu), s);
+  // The uploaded state is what the next chunk starts from.
+  b.cpu->forward_backward(chunk, 1, 2);
+  b.gpu->forward_backward(chunk, 1, 2);
+  const abc::Backend::LossReport rc = b.cpu->take_losses(), rg = b.gpu->take_losses();
+  EXPECT_EQ(rg.steps, 2);
+  EXPECT_NEAR(rg.sum, rc.sum, 1e-5 * rc.sum);
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCells, CudaVsCpu,
+                         ::testing::Values(Case{abc::CellKind::kLstm, 1, 0.0f}, Case{abc::CellKind::kLstm, 1, 0.3f},
+                                           Case{abc::CellKind::kLstm, 2, 0.0f}, Case{abc::CellKind::kLstm, 2, 0.3f},
+                                           Case{abc::CellKind::kRnn, 1, 0.0f}, Case{abc::CellKind::kRnn, 1, 0.3f},
+                                           Case{abc::CellKind::kRnn, 2, 0.0f}, Case{abc::CellKind::kRnn, 2, 0.3f}),
+                         [](const ::testing::TestParamInfo<Case>& info) { return case_name(info.param); });
+
+// Awkward and large shapes, one training step each.
+TEST(CudaBackend, OneTrainingStepAtAwkwardShapes) {
+  ABC_SKIP_WITHOUT_GPU();
+  struct Shape {
+    abc::CellKind cell;
+    int layers, H, T, B;
+    float dropout;
+    double grad_rel;
+  };
+  const Shape shapes[] = {
+      {abc::CellKind::kLstm, 1, 1, 1, 1, 0.0f, 1e-4},      {abc::CellKind::kLstm, 2, 7, 5, 3, 0.2f, 1e-4},
+      {abc::CellKind::kRnn, 2, 257, 5, 3, 0.0f, 1e-4},     {abc::CellKind::kLstm, 1, 100, 1, 64, 0.1f, 1e-4},
+      {abc::CellKind::kLstm, 2, 128, 100, 64, 0.1f, 3e-4}, {abc::CellKind::kRnn, 1, 128, 100, 64, 0.0f, 3e-4},
+  };
+  for (const Shape& s : shapes) {
+    SCOPED_TRACE(std::string(abc::cell_kind_name(s.cell)) + " layers=" + std::to_string(s.layers) +
+                 " H=" + std::to_string(s.H) + " T=" + std::to_string(s.T) + " B=" + std::to_string(s.B));
+    compare_one_step({s.cell, 97, s.H, s.layers, s.dropout}, s.T, s.B, s.B, s.T, s.grad_rel);
+  }
+}
+
+const abc::ModelConfig kSmall{abc::CellKind::kLstm, 11, 8, 2, 0.2f};
+
+TEST(CudaBackend, NonFiniteGradientIsRecordedAndNotApplied) {
+  ABC_SKIP_WITHOUT_GPU();
+  auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 3);
+  std::vector<float> p(gpu->num_params(), 0.01f);
+  p[gpu->layout().w_out().offset] = NAN;
+  gpu->upload_params(p.data());
+  gpu->forward_backward(random_chunk(3, 2, 11, 3), 1, 0);
+  EXPECT_NO_THROW(gpu->optimizer_step());  // a GPU backend records it instead of throwing
+  const abc::Backend::LossReport r = gpu->take_losses();
+  EXPECT_TRUE(r.nonfinite);
+  EXPECT_EQ(r.steps, 1);
+  EXPECT_EQ(gpu->adam_steps(), 0);
+  const std::vector<float> after = params_of(*gpu);
+  for (std::size_t k = 0; k < p.size(); ++k) {
+    if (std::isnan(p[k])) {
+      EXPECT_TRUE(std::isnan(after[k]));
+    } else {
+      ASSERT_EQ(after[k], p[k]) << k;
+    }
+  }
+  EXPECT_FALSE(gpu->take_losses().nonfinite);  // reading resets
+}
+
+TEST(CudaBackend, AdamStateRoundTrips) {
+  ABC_SKIP_WITHOUT_GPU();
+  auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 4);
+  const std::size_t n = gpu->num_params();
+  std::vector<float> m(n), v(n);
+  for (std::size_t k = 0; k < n; ++k) {
+    m[k] = 0.001f * static_cast<float>(k % 17);
+    v[k] = 1e-6f * static_cast<float>(k % 5);
+  }
+  gpu->upload_adam(m.data(), v.data(), 7);
+  EXPECT_EQ(gpu->adam_steps(), 7);
+  std::vector<float> m2(n), v2(n);
+  gpu->download_adam(m2.data(), v2.data());
+  EXPECT_EQ(m2, m);
+  EXPECT_EQ(v2, v);
+
+  // The next step continues at t = 8 exactly as the CPU backend does.
+  auto cpu = abc::make_cpu_backend(kSmall, abc::AdamConfig{}, 2, 4);
+  cpu->upload_adam(m.data(), v.data(), 7);
+  std::vector<float> p(n);
+  abc::init_param_block(cpu->layout(), 3, p.data());
+  cpu->upload_params(p.data());
+  gpu->upload_params(p.data());
+  const abc::Chunk chunk = random_chunk(4, 2, 11, 4);
+  for (abc::Backend* x : {cpu.get(), gpu.get()}) {
+    x->forward_backward(chunk, 1, 0);
+    x->optimizer_step();
+  }
+  EXPECT_EQ(gpu->adam_steps(), 8);
+  expect_tensors_close(cpu->layout(), params_of(*gpu), params_of(*cpu), 1e-4, 1e-5, "parameters after step 8");
+}
+
+TEST(CudaBackend, RejectsWhatDoesNotFit) {
+  ABC_SKIP_WITHOUT_GPU();
+  auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 3);
+  EXPECT_THROW(gpu->forward_backward(random_chunk(4, 2, 11, 1), 1, 0), abc::Error);  // T > max_seq
+  EXPECT_THROW(gpu->forward_backward(random_chunk(3, 3, 11, 1), 1, 0), abc::Error);  // B > max_batch
+  abc::Chunk bad = random_chunk(3, 2, 11, 1);
+  bad.inputs[4] = 11;
+  EXPECT_THROW(gpu->forward_backward(bad, 1, 0), abc::Error);
+  bad = random_chunk(3, 2, 11, 1);
+  bad.targets[0] = -1;
+  EXPECT_THROW(gpu->evaluate(bad), abc::Error);
+  const abc::TokenId tokens[3] = {0, 1, 2};
+  std::vector<float> logits(3 * 11);
+  EXPECT_THROW(gpu->step_logits(tokens, 3, logits.data()), abc::Error);  // n > max_batch
+  EXPECT_EQ(gpu->take_losses().steps, 0);                                // nothing was queued
+}
+
+TEST(CudaBackend, FactoryExplainsWhyWithoutAUsableGpu) {
+  const abc::DeviceProbe probe = abc::probe_cuda_device();
+  if (probe.usable) GTEST_SKIP() << "a GPU is usable here (" << probe.name << ")";
+  try {
+    abc::make_backend("cuda", kSmall, abc::AdamConfig{}, 2, 3);
+    FAIL() << "a CUDA backend was made without a usable GPU";
+  } catch (const abc::Error& e) {
+    const std::string what = e.what();
+#ifdef ABC_HAVE_CUDA_BACKEND
+    EXPECT_NE(what.find(probe.reason), std::string::npos) << what;
+#endif
+    EXPECT_NE(what.find("--device cpu"), std::string::npos) << what;
+  }
+}
+
+}  // namespace
