@@ -45,6 +45,8 @@ cmake --build "$build" -j "$jobs"
 if [[ $require_gpu == 1 ]]; then
   "$build/abc_cuda_device" || { echo "test.sh: --gpu given but no GPU is usable (see the line above)" >&2; exit 1; }
   export ABC_REQUIRE_GPU=1
+elif ! probe=$("$build/abc_cuda_device"); then
+  echo "test.sh: the gpu-labelled tests will be skipped: ${probe#no usable GPU: }"
 fi
 cd "$build"
 ctest --output-on-failure -j "$jobs"
