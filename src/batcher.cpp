@@ -7,6 +7,19 @@
 
 namespace abc {
 
+void check_chunk_fits(const Chunk& chunk, int max_batch, int max_seq) {
+  if (chunk.T < 1 || chunk.T > max_seq || chunk.B < 1 || chunk.B > max_batch) {
+    throw Error("chunk of T=" + std::to_string(chunk.T) + ", B=" + std::to_string(chunk.B) +
+                " does not fit a model built for seq <= " + std::to_string(max_seq) + ", batch <= " +
+                std::to_string(max_batch) + ": build the model with larger limits");
+  }
+  const std::size_t n = static_cast<std::size_t>(chunk.T) * static_cast<std::size_t>(chunk.B);
+  if (chunk.inputs.size() != n || chunk.targets.size() != n) {
+    throw Error("chunk holds " + std::to_string(chunk.inputs.size()) + " inputs and " +
+                std::to_string(chunk.targets.size()) + " targets, but T*B = " + std::to_string(n));
+  }
+}
+
 std::vector<std::vector<TokenId>> split_token_tunes(const std::vector<TokenId>& tokens) {
   std::vector<std::vector<TokenId>> tunes;
   for (TokenId id : tokens) {

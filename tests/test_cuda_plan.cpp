@@ -160,11 +160,11 @@ TEST(CudaPlan, ChunkMustFitTheLimits) {
   c.B = 3;
   c.inputs.assign(6, 0);
   c.targets.assign(6, 0);
-  EXPECT_NO_THROW(abc::cuda::check_chunk_fits(c, 3, 2));
-  EXPECT_THROW(abc::cuda::check_chunk_fits(c, 2, 2), abc::Error);  // B too large
-  EXPECT_THROW(abc::cuda::check_chunk_fits(c, 3, 1), abc::Error);  // T too large
+  EXPECT_NO_THROW(abc::check_chunk_fits(c, 3, 2));
+  EXPECT_THROW(abc::check_chunk_fits(c, 2, 2), abc::Error);  // B too large
+  EXPECT_THROW(abc::check_chunk_fits(c, 3, 1), abc::Error);  // T too large
   c.targets.pop_back();
-  EXPECT_THROW(abc::cuda::check_chunk_fits(c, 3, 2), abc::Error);  // sizes disagree with T*B
+  EXPECT_THROW(abc::check_chunk_fits(c, 3, 2), abc::Error);  // sizes disagree with T*B
 }
 
 TEST(CudaPlan, LaunchShapes) {

@@ -22,6 +22,10 @@ struct Chunk {
   std::vector<TokenId> targets;  // [T, B]
 };
 
+// Throws abc::Error unless 1 <= T <= max_seq, 1 <= B <= max_batch and the chunk holds
+// T*B inputs and targets: what every backend checks before it takes a chunk.
+void check_chunk_fits(const Chunk& chunk, int max_batch, int max_seq);
+
 // Splits a token stream into tunes, each starting at a <start> token.
 std::vector<std::vector<TokenId>> split_token_tunes(const std::vector<TokenId>& tokens);
 

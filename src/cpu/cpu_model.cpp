@@ -204,16 +204,8 @@ void CpuModel<S>::check_tokens(const TokenId* tokens, std::size_t n, const char*
 
 template <class S>
 void CpuModel<S>::check_chunk(const Chunk& chunk) const {
-  if (chunk.T < 1 || chunk.T > max_seq_ || chunk.B < 1 || chunk.B > max_batch_) {
-    throw Error("chunk of T=" + std::to_string(chunk.T) + ", B=" + std::to_string(chunk.B) +
-                " does not fit a model built for seq <= " + std::to_string(max_seq_) +
-                ", batch <= " + std::to_string(max_batch_) + ": build the model with larger limits");
-  }
+  check_chunk_fits(chunk, max_batch_, max_seq_);
   const std::size_t n = sz(chunk.T) * sz(chunk.B);
-  if (chunk.inputs.size() != n || chunk.targets.size() != n) {
-    throw Error("chunk holds " + std::to_string(chunk.inputs.size()) + " inputs and " +
-                std::to_string(chunk.targets.size()) + " targets, but T*B = " + std::to_string(n));
-  }
   check_tokens(chunk.inputs.data(), n, "input");
   check_tokens(chunk.targets.data(), n, "target");
 }

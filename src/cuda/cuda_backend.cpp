@@ -227,7 +227,7 @@ class CudaBackend final : public Backend {
   }
 
   DeviceTokens stage_chunk(const Chunk& chunk) {
-    cuda::check_chunk_fits(chunk, max_batch_, max_seq_);
+    check_chunk_fits(chunk, max_batch_, max_seq_);
     const std::size_t rows = sz(chunk.T) * sz(chunk.B);
     cuda::check_token_ids(chunk.targets.data(), rows, config().vocab, "target");
     return stage(chunk.inputs.data(), chunk.targets.data(), rows);

@@ -103,19 +103,6 @@ void build_token_csr(const TokenId* tokens, std::size_t n, int vocab, std::int32
   offsets[0] = 0;
 }
 
-void check_chunk_fits(const Chunk& chunk, int max_batch, int max_seq) {
-  if (chunk.T < 1 || chunk.T > max_seq || chunk.B < 1 || chunk.B > max_batch) {
-    throw Error("chunk of T=" + std::to_string(chunk.T) + ", B=" + std::to_string(chunk.B) +
-                " does not fit a model built for seq <= " + std::to_string(max_seq) +
-                ", batch <= " + std::to_string(max_batch) + ": build the model with larger limits");
-  }
-  const std::size_t n = sz(chunk.T) * sz(chunk.B);
-  if (chunk.inputs.size() != n || chunk.targets.size() != n) {
-    throw Error("chunk holds " + std::to_string(chunk.inputs.size()) + " inputs and " +
-                std::to_string(chunk.targets.size()) + " targets, but T*B = " + std::to_string(n));
-  }
-}
-
 unsigned grid_for(std::size_t n, int threads) {
   const std::size_t blocks = (n + sz(threads) - 1) / sz(threads);
   return static_cast<unsigned>(std::max<std::size_t>(1, std::min<std::size_t>(blocks, kMaxGrid)));

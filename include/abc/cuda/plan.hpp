@@ -95,8 +95,7 @@ void build_token_csr(const TokenId* tokens, std::size_t n, int vocab, std::int32
 // Throws abc::Error naming the first id outside [0, vocab); `what` is "input" or "target".
 void check_token_ids(const TokenId* tokens, std::size_t n, int vocab, const char* what);
 
-// Throws abc::Error when the chunk's T, B or sizes do not fit the limits.
-void check_chunk_fits(const Chunk& chunk, int max_batch, int max_seq);
+
 
 // --- Launch shapes -------------------------------------------------------------------------
 
