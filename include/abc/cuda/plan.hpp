@@ -95,8 +95,6 @@ void build_token_csr(const TokenId* tokens, std::size_t n, int vocab, std::int32
 // Throws abc::Error naming the first id outside [0, vocab); `what` is "input" or "target".
 void check_token_ids(const TokenId* tokens, std::size_t n, int vocab, const char* what);
 
-
-
 // --- Launch shapes -------------------------------------------------------------------------
 
 constexpr int kThreads = 256;        // threads of an element-wise block
