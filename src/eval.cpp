@@ -104,19 +104,16 @@ std::size_t SharedSubstringIndex::longest_shared(const std::string& query) const
 }
 
 bool repeats_balanced(const std::string& tune) {
-  bool open = false;       // inside |: ... :|
-  bool closed_any = false;
+  bool open = false;  // inside |: ... :|
   for (std::size_t i = 0; i + 1 < tune.size(); ++i) {
     const bool double_colon = tune.compare(i, 2, "::") == 0 || tune.compare(i, 3, ":|:") == 0;
     const bool opens = tune.compare(i, 2, "|:") == 0 || double_colon;
     const bool closes = tune.compare(i, 2, ":|") == 0 || double_colon;
-    if (closes) {
-      if (!open && closed_any && !double_colon) return false;  // a close with nothing open
-      open = false;
-      closed_any = true;
-    }
+    // A close with nothing open repeats from the tune's start or the last repeat:
+    // ordinary in folk tunes, where each part ends in :| with no |: before it.
+    if (closes) open = false;
     if (opens) {
-      if (open && !closes) return false;  // |: twice with no :| between
+      if (open) return false;  // |: twice with no :| between
       open = true;
     }
     if (tune.compare(i, 3, ":|:") == 0) ++i;     // three-character token

@@ -32,9 +32,9 @@ class SharedSubstringIndex {
   std::vector<std::uint32_t> suffixes_;  // start positions, in lexicographic order
 };
 
-// An opened repeat |: never closed, or a second close with no open between: what a
-// player cannot follow. `::` closes and opens; the first :| may close an implicit
-// start-of-tune repeat.
+// False for an opened repeat |: that is never closed, or |: twice with no :| between:
+// what abc2midi and a player cannot follow. `::` and `:|:` close and open; a :| with
+// nothing open repeats from the start or the previous repeat, as folk tunes often do.
 bool repeats_balanced(const std::string& tune);
 
 struct TuneFileStats {
