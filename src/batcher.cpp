@@ -20,6 +20,16 @@ void check_chunk_fits(const Chunk& chunk, int max_batch, int max_seq) {
   }
 }
 
+void check_token_ids(const TokenId* tokens, std::size_t n, int vocab, const char* what) {
+  for (std::size_t k = 0; k < n; ++k) {
+    if (tokens[k] < 0 || tokens[k] >= vocab) {
+      throw Error(std::string(what) + " token id " + std::to_string(tokens[k]) + " at position " + std::to_string(k) +
+                  " is outside the model's vocabulary of " + std::to_string(vocab) +
+                  ": the data and the model were built with different vocabularies");
+    }
+  }
+}
+
 std::vector<std::vector<TokenId>> split_token_tunes(const std::vector<TokenId>& tokens) {
   std::vector<std::vector<TokenId>> tunes;
   for (TokenId id : tokens) {

@@ -151,7 +151,7 @@ TEST(CudaPlan, TokenCsrAllOneTokenAndOutOfRangeIds) {
     EXPECT_NE(std::string(e.what()).find("token id 4"), std::string::npos) << e.what();
   }
   const std::vector<abc::TokenId> negative{-1};
-  EXPECT_THROW(abc::cuda::check_token_ids(negative.data(), 1, 4, "target"), abc::Error);
+  EXPECT_THROW(abc::check_token_ids(negative.data(), 1, 4, "target"), abc::Error);
 }
 
 TEST(CudaPlan, ChunkMustFitTheLimits) {

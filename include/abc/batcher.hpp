@@ -26,6 +26,9 @@ struct Chunk {
 // T*B inputs and targets: what every backend checks before it takes a chunk.
 void check_chunk_fits(const Chunk& chunk, int max_batch, int max_seq);
 
+// Throws abc::Error naming the first id outside [0, vocab); `what` is "input" or "target".
+void check_token_ids(const TokenId* tokens, std::size_t n, int vocab, const char* what);
+
 // Splits a token stream into tunes, each starting at a <start> token.
 std::vector<std::vector<TokenId>> split_token_tunes(const std::vector<TokenId>& tokens);
 

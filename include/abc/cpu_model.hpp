@@ -77,7 +77,6 @@ class CpuModel {
     std::vector<Scalar> dh0, dc0;  // [max_batch, H] d loss / d state at chunk start
   };
 
-  void check_tokens(const TokenId* tokens, std::size_t n, const char* what) const;
   void check_chunk(const Chunk& chunk) const;
   // Fills logits_ [T*B, V]; applies dropout when `dropout` is true.
   void forward(const TokenId* inputs, int T, int B, bool dropout, U32x2 dropout_key);

@@ -191,23 +191,11 @@ const S* CpuModel<S>::initial_state_grad_c(int layer) const {
 }
 
 template <class S>
-void CpuModel<S>::check_tokens(const TokenId* tokens, std::size_t n, const char* what) const {
-  const int V = config().vocab;
-  for (std::size_t k = 0; k < n; ++k) {
-    if (tokens[k] < 0 || tokens[k] >= V) {
-      throw Error(std::string(what) + " token id " + std::to_string(tokens[k]) +
-                  " is outside the model's vocabulary of " + std::to_string(V) +
-                  ": the data and the model were built with different vocabularies");
-    }
-  }
-}
-
-template <class S>
 void CpuModel<S>::check_chunk(const Chunk& chunk) const {
   check_chunk_fits(chunk, max_batch_, max_seq_);
   const std::size_t n = sz(chunk.T) * sz(chunk.B);
-  check_tokens(chunk.inputs.data(), n, "input");
-  check_tokens(chunk.targets.data(), n, "target");
+  check_token_ids(chunk.inputs.data(), n, config().vocab, "input");
+  check_token_ids(chunk.targets.data(), n, config().vocab, "target");
 }
 
 template <class S>
@@ -367,7 +355,7 @@ void CpuModel<S>::step_logits(const TokenId* tokens, int batch, S* logits) {
     throw Error("step_logits batch " + std::to_string(batch) + " is outside 1.." +
                 std::to_string(max_batch_) + ": build the model with a larger batch");
   }
-  check_tokens(tokens, sz(batch), "input");
+  check_token_ids(tokens, sz(batch), config().vocab, "input");
   forward(tokens, 1, batch, false, U32x2{});
   std::copy(logits_.begin(), logits_.begin() + static_cast<std::ptrdiff_t>(sz(batch) * sz(config().vocab)),
             logits);

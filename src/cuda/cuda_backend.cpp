@@ -216,7 +216,7 @@ class CudaBackend final : public Backend {
       std::memcpy(host + block.targets, targets, rows * sizeof(std::int32_t));
       ints = block.ints;
     } else {
-      cuda::check_token_ids(inputs, rows, V, "input");
+      check_token_ids(inputs, rows, V, "input");
     }
     std::memcpy(host + block.inputs, inputs, rows * sizeof(std::int32_t));
     auto* dev = reinterpret_cast<std::int32_t*>(arena_.bytes() + plan_.tokens);
@@ -229,7 +229,7 @@ class CudaBackend final : public Backend {
   DeviceTokens stage_chunk(const Chunk& chunk) {
     check_chunk_fits(chunk, max_batch_, max_seq_);
     const std::size_t rows = sz(chunk.T) * sz(chunk.B);
-    cuda::check_token_ids(chunk.targets.data(), rows, config().vocab, "target");
+    check_token_ids(chunk.targets.data(), rows, config().vocab, "target");
     return stage(chunk.inputs.data(), chunk.targets.data(), rows);
   }
 

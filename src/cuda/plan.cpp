@@ -80,16 +80,6 @@ TokenBlock token_block(std::size_t rows, int vocab) {
   return b;
 }
 
-void check_token_ids(const TokenId* tokens, std::size_t n, int vocab, const char* what) {
-  for (std::size_t k = 0; k < n; ++k) {
-    if (tokens[k] < 0 || tokens[k] >= vocab) {
-      throw Error(std::string(what) + " token id " + std::to_string(tokens[k]) + " at position " + std::to_string(k) +
-                  " is outside the model's vocabulary of " + std::to_string(vocab) +
-                  ": the data and the model were built with different vocabularies");
-    }
-  }
-}
-
 void build_token_csr(const TokenId* tokens, std::size_t n, int vocab, std::int32_t* offsets, std::int32_t* rows) {
   check_token_ids(tokens, n, vocab, "input");
   // Counting sort without scratch: count into offsets[v + 1], prefix-sum to starts, place

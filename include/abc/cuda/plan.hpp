@@ -92,8 +92,6 @@ TokenBlock token_block(std::size_t rows, int vocab);
 // offsets: [vocab + 1], rows: [n]. Throws abc::Error on an id outside [0, vocab).
 void build_token_csr(const TokenId* tokens, std::size_t n, int vocab, std::int32_t* offsets, std::int32_t* rows);
 
-// Throws abc::Error naming the first id outside [0, vocab); `what` is "input" or "target".
-void check_token_ids(const TokenId* tokens, std::size_t n, int vocab, const char* what);
 
 // --- Launch shapes -------------------------------------------------------------------------
 
