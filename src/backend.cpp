@@ -10,13 +10,17 @@ namespace abc {
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig&, const AdamConfig&, int, int) {
   throw Error("this build has no CUDA backend (configured with ABC_ENABLE_CUDA=OFF or without nvcc): use --device cpu");
 }
+std::unique_ptr<Backend> make_cudnn_backend(const ModelConfig&, const AdamConfig&, int, int) {
+  throw Error("this build has no CUDA backend, so no cuDNN backend either: drop --backend cudnn");
+}
 #endif
 
 std::unique_ptr<Backend> make_backend(const std::string& device, const ModelConfig& config, const AdamConfig& adam,
                                       int max_batch, int max_seq) {
   if (device == "cpu") return make_cpu_backend(config, adam, max_batch, max_seq);
   if (device == "cuda") return make_cuda_backend(config, adam, max_batch, max_seq);
-  throw Error("unknown device '" + device + "' (expected cpu or cuda)", kExitUsage);
+  if (device == "cudnn") return make_cudnn_backend(config, adam, max_batch, max_seq);
+  throw Error("unknown backend '" + device + "' (expected cpu, cuda or cudnn)", kExitUsage);
 }
 
 }  // namespace abc

@@ -163,6 +163,7 @@ TrainOptions options_from_checkpoint(const Checkpoint& ckpt, const TrainOptions&
                 "); was it written by an older abc_cuda_train?");
   }
   o.device = flags.device;
+  o.backend = flags.backend;
   o.out_dir = flags.resume_dir;
   o.stop_after_steps = flags.stop_after_steps;
   o.max_minutes = flags.max_minutes;
@@ -219,6 +220,10 @@ double text_loss(Backend& model, SequentialBatcher& text, Chunk& chunk) {
   return nats / static_cast<double>(text.predicted_tokens());
 }
 
+namespace {
+constexpr char kCpuFallback[] = ": running on the CPU";  // ends resolve_device's notice
+}  // namespace
+
 std::string resolve_device(const std::string& requested, std::string* notice) {
   if (requested == "cpu") return "cpu";
   if (requested != "auto" && requested != "cuda") {
@@ -233,8 +238,22 @@ std::string resolve_device(const std::string& requested, std::string* notice) {
 #endif
   if (probe.usable) return "cuda";
   if (requested == "cuda") throw Error("--device cuda: " + probe.reason + "; use --device cpu or auto");
-  if (notice) *notice = probe.reason + ": running on the CPU";
+  if (notice) *notice = probe.reason + kCpuFallback;
   return "cpu";
+}
+
+std::string backend_for(const std::string& device, const std::string& backend, const std::string& notice) {
+  if (backend == "ours") return device;
+  if (backend != "cudnn") throw Error("--backend must be ours or cudnn (got '" + backend + "')", kExitUsage);
+  if (device != "cuda") {
+    std::string why = notice.empty() ? std::string("--device cpu was asked for") : notice;
+    if (why.size() > sizeof kCpuFallback - 1 && why.compare(why.size() - (sizeof kCpuFallback - 1), std::string::npos,
+                                                            kCpuFallback) == 0) {
+      why.resize(why.size() - (sizeof kCpuFallback - 1));
+    }
+    throw Error("--backend cudnn runs on a GPU, but " + why + ": drop --backend cudnn", kExitUsage);
+  }
+  return "cudnn";
 }
 
 TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
@@ -250,7 +269,8 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
   }
 
   std::string notice;
-  const std::string device = resolve_device(options.device, &notice);
+  const std::string resolved = resolve_device(options.device, &notice);
+  const std::string device = backend_for(resolved, options.backend, notice);
   if (!notice.empty()) log << "note: " << notice << "\n";
 
   const TrainingText texts = load_texts(options, log);

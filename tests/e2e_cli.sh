@@ -43,6 +43,9 @@ expect_error 2 "not in the model's vocabulary" "$bin/abc_cuda_sample" --checkpoi
 expect_error 2 "--dropout" "$bin/abc_cuda_train" --hidden 8 --dropout 1.5
 expect_error 2 "--hidden" "$bin/abc_cuda_train" --hidden 0
 expect_error 2 "--n" "$bin/abc_cuda_sample" --n 0
+expect_error 2 "--backend cudnn runs on a GPU" "$bin/abc_cuda_train" --hidden 8 --device cpu --backend cudnn \
+  --data "$data/tunes.abc" --out "$work/runs/cudnn"
+[[ ! -e $work/runs/cudnn ]] || fail "a refused --backend cudnn run left a folder behind"
 expect_error 1 "binary data" "$bin/abc_cuda_corpus" "$data/binary.abc" --out "$work/c"
 expect_error 1 "empty file" "$bin/abc_cuda_corpus" "$data/empty.abc" --out "$work/c"
 expect_error 1 "no such file" "$bin/abc_cuda_corpus" "$work/missing.abc" --out "$work/c"

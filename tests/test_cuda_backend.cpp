@@ -1,4 +1,5 @@
-// The CUDA backend against the CPU reference backend, through the Backend interface:
+// The CUDA backends ("cuda": our kernels; "cudnn": cuDNN runs the recurrent layers)
+// against the CPU reference backend, through the Backend interface:
 // one training step (loss, every gradient tensor, Adam's moments, parameters after the
 // step), 50 steps of the same loss curve, evaluation, step logits, sampling, the carried
 // state, non-finite handling and the contract's bookkeeping. LSTM and RNN, 1 and 2
@@ -37,10 +38,11 @@ struct Case {
   abc::CellKind cell;
   int layers;
   float dropout;
+  const char* backend;  // "cuda" or "cudnn"
 };
 
 std::string case_name(const Case& c) {
-  return std::string(abc::cell_kind_name(c.cell)) + "_" + std::to_string(c.layers) + "layers" +
+  return std::string(c.backend) + "_" + abc::cell_kind_name(c.cell) + "_" + std::to_string(c.layers) + "layers" +
          (c.dropout > 0 ? "_dropout" : "_nodropout");
 }
 
@@ -87,9 +89,9 @@ struct Backends {
 };
 
 Backends make_both(const abc::ModelConfig& config, int max_batch, int max_seq, std::uint64_t init_seed,
-                   const abc::AdamConfig& adam = abc::AdamConfig{}) {
+                   const abc::AdamConfig& adam = abc::AdamConfig{}, const std::string& gpu_backend = "cuda") {
   Backends b{abc::make_cpu_backend(config, adam, max_batch, max_seq),
-             abc::make_cuda_backend(config, adam, max_batch, max_seq)};
+             abc::make_backend(gpu_backend, config, adam, max_batch, max_seq)};
   std::vector<float> init(b.cpu->num_params());
   abc::init_param_block(b.cpu->layout(), init_seed, init.data());
   b.cpu->upload_params(init.data());
@@ -144,9 +146,10 @@ void expect_all_near(const std::vector<float>& got, const std::vector<float>& wa
 }
 
 // One step on both; compares loss, gradients, the norm, Adam's moments, parameters and state.
-void compare_one_step(const abc::ModelConfig& config, int T, int B, int max_batch, int max_seq, double grad_rel) {
+void compare_one_step(const abc::ModelConfig& config, int T, int B, int max_batch, int max_seq, double grad_rel,
+                      const std::string& gpu_backend = "cuda") {
   const abc::AdamConfig adam{};
-  Backends b = make_both(config, max_batch, max_seq, 5, adam);
+  Backends b = make_both(config, max_batch, max_seq, 5, adam, gpu_backend);
   const abc::Chunk chunk = random_chunk(T, B, config.vocab, 11);
   b.cpu->forward_backward(chunk, 77, 3);
   b.gpu->forward_backward(chunk, 77, 3);
@@ -185,16 +188,20 @@ void compare_one_step(const abc::ModelConfig& config, int T, int B, int max_batc
 class CudaVsCpu : public ::testing::TestWithParam<Case> {
  protected:
   abc::ModelConfig config() const { return {GetParam().cell, kV, kH, GetParam().layers, GetParam().dropout}; }
+  std::string backend() const { return GetParam().backend; }
+  Backends both(int max_batch, int max_seq, std::uint64_t init_seed) const {
+    return make_both(config(), max_batch, max_seq, init_seed, abc::AdamConfig{}, backend());
+  }
 };
 
 TEST_P(CudaVsCpu, OneTrainingStep) {
   ABC_SKIP_WITHOUT_GPU();
-  compare_one_step(config(), kT, kB, kMaxB, kMaxT, 1e-4);
+  compare_one_step(config(), kT, kB, kMaxB, kMaxT, 1e-4, backend());
 }
 
 TEST_P(CudaVsCpu, FiftyStepsFollowTheSameLossCurve) {
   ABC_SKIP_WITHOUT_GPU();
-  Backends b = make_both(config(), kMaxB, kMaxT, 8);
+  Backends b = both(kMaxB, kMaxT, 8);
   double first = 0, last = 0;
   for (int step = 0; step < 50; ++step) {
     const abc::Chunk chunk = periodic_chunk(kT, kB, kV, step);
@@ -214,7 +221,7 @@ TEST_P(CudaVsCpu, FiftyStepsFollowTheSameLossCurve) {
 
 TEST_P(CudaVsCpu, EvaluateAndStepLogits) {
   ABC_SKIP_WITHOUT_GPU();
-  Backends b = make_both(config(), kMaxB, kMaxT, 6);
+  Backends b = both(kMaxB, kMaxT, 6);
   const abc::Chunk chunk = random_chunk(kT, kB, kV, 12);
   const double ec = b.cpu->evaluate(chunk), eg = b.gpu->evaluate(chunk);
   EXPECT_NEAR(eg, ec, 1e-5 * ec);
@@ -229,7 +236,7 @@ TEST_P(CudaVsCpu, EvaluateAndStepLogits) {
 
 TEST_P(CudaVsCpu, SampleStepDrawsTheSameTokens) {
   ABC_SKIP_WITHOUT_GPU();
-  Backends b = make_both(config(), kMaxB, 1, 7);
+  Backends b = both(kMaxB, 1, 7);
   std::vector<abc::TokenId> tokens = {0, 1, 2, 3, 4, 5, 6, 7};
   std::vector<abc::TokenId> next_c(kMaxB), next_g(kMaxB);
   int same = 0, draws = 0;
@@ -250,7 +257,7 @@ TEST_P(CudaVsCpu, SampleStepDrawsTheSameTokens) {
 
 TEST_P(CudaVsCpu, CarriedStateRoundTripsAndResets) {
   ABC_SKIP_WITHOUT_GPU();
-  Backends b = make_both(config(), kMaxB, kMaxT, 9);
+  Backends b = both(kMaxB, kMaxT, 9);
   const abc::Chunk chunk = random_chunk(kT, kB, kV, 13);
   b.cpu->forward_backward(chunk, 1, 1);
   b.gpu->forward_backward(chunk, 1, 1);
@@ -268,11 +275,19 @@ TEST_P(CudaVsCpu, CarriedStateRoundTripsAndResets) {
   EXPECT_NEAR(rg.sum, rc.sum, 1e-5 * rc.sum);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllCells, CudaVsCpu,
-                         ::testing::Values(Case{abc::CellKind::kLstm, 1, 0.0f}, Case{abc::CellKind::kLstm, 1, 0.3f},
-                                           Case{abc::CellKind::kLstm, 2, 0.0f}, Case{abc::CellKind::kLstm, 2, 0.3f},
-                                           Case{abc::CellKind::kRnn, 1, 0.0f}, Case{abc::CellKind::kRnn, 1, 0.3f},
-                                           Case{abc::CellKind::kRnn, 2, 0.0f}, Case{abc::CellKind::kRnn, 2, 0.3f}),
+std::vector<Case> all_cases() {
+  std::vector<Case> cases;
+  for (const char* backend : {"cuda", "cudnn"}) {
+    for (abc::CellKind cell : {abc::CellKind::kLstm, abc::CellKind::kRnn}) {
+      for (int layers : {1, 2}) {
+        for (float dropout : {0.0f, 0.3f}) cases.push_back(Case{cell, layers, dropout, backend});
+      }
+    }
+  }
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(AllCells, CudaVsCpu, ::testing::ValuesIn(all_cases()),
                          [](const ::testing::TestParamInfo<Case>& info) { return case_name(info.param); });
 
 // Awkward and large shapes, one training step each.
@@ -289,10 +304,12 @@ TEST(CudaBackend, OneTrainingStepAtAwkwardShapes) {
       {abc::CellKind::kRnn, 2, 257, 5, 3, 0.0f, 1e-4},     {abc::CellKind::kLstm, 1, 100, 1, 64, 0.1f, 1e-4},
       {abc::CellKind::kLstm, 2, 128, 100, 64, 0.1f, 3e-4}, {abc::CellKind::kRnn, 1, 128, 100, 64, 0.0f, 3e-4},
   };
-  for (const Shape& s : shapes) {
-    SCOPED_TRACE(std::string(abc::cell_kind_name(s.cell)) + " layers=" + std::to_string(s.layers) +
-                 " H=" + std::to_string(s.H) + " T=" + std::to_string(s.T) + " B=" + std::to_string(s.B));
-    compare_one_step({s.cell, 97, s.H, s.layers, s.dropout}, s.T, s.B, s.B, s.T, s.grad_rel);
+  for (const char* backend : {"cuda", "cudnn"}) {
+    for (const Shape& s : shapes) {
+      SCOPED_TRACE(std::string(backend) + " " + abc::cell_kind_name(s.cell) + " layers=" + std::to_string(s.layers) +
+                   " H=" + std::to_string(s.H) + " T=" + std::to_string(s.T) + " B=" + std::to_string(s.B));
+      compare_one_step({s.cell, 97, s.H, s.layers, s.dropout}, s.T, s.B, s.B, s.T, s.grad_rel, backend);
+    }
   }
 }
 
@@ -382,6 +399,15 @@ TEST(CudaBackend, FactoryExplainsWhyWithoutAUsableGpu) {
     EXPECT_NE(what.find(probe.reason), std::string::npos) << what;
 #endif
     EXPECT_NE(what.find("--device cpu"), std::string::npos) << what;
+  }
+  try {
+    abc::make_backend("cudnn", kSmall, abc::AdamConfig{}, 2, 3);
+    FAIL() << "a cuDNN backend was made without a usable GPU";
+  } catch (const abc::Error& e) {
+    const std::string what = e.what();
+#ifdef ABC_HAVE_CUDA_BACKEND
+    EXPECT_NE(what.find(probe.reason), std::string::npos) << what;
+#endif
   }
 }
 

@@ -45,8 +45,17 @@ cmake --build "$build" -j "$jobs"
 if [[ $require_gpu == 1 ]]; then
   "$build/abc_cuda_device" || { echo "test.sh: --gpu given but no GPU is usable (see the line above)" >&2; exit 1; }
   export ABC_REQUIRE_GPU=1
+  # The ours-vs-cuDNN suite appends its worst errors here; shown after the run.
+  export ABC_CUDNN_REPORT=$(cd "$build" && pwd)/cudnn_report.md
+  rm -f "$ABC_CUDNN_REPORT"
 elif ! probe=$("$build/abc_cuda_device"); then
   echo "test.sh: the gpu-labelled tests will be skipped: ${probe#no usable GPU: }"
 fi
 cd "$build"
-ctest --output-on-failure -j "$jobs"
+status=0
+ctest --output-on-failure -j "$jobs" || status=$?
+if [[ -n ${ABC_CUDNN_REPORT:-} && -f $ABC_CUDNN_REPORT ]]; then
+  echo "== ours vs cuDNN: worst errors ($ABC_CUDNN_REPORT) =="
+  cat "$ABC_CUDNN_REPORT"
+fi
+exit "$status"

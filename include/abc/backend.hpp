@@ -24,7 +24,7 @@ class Backend {
  public:
   virtual ~Backend() = default;
 
-  virtual std::string name() const = 0;  // "cpu", "cuda"
+  virtual std::string name() const = 0;  // "cpu", "cuda", "cudnn"
   virtual const ParamLayout& layout() const = 0;
   std::size_t num_params() const { return layout().total(); }
   virtual int max_batch() const = 0;
@@ -94,7 +94,13 @@ std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, const AdamC
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
                                            int max_seq);
 
-// "cpu" or "cuda" (already resolved from "auto" by resolve_device).
+// The CUDA backend with cuDNN running the recurrent layers (a developer and benchmark
+// option: `--backend cudnn`); throws abc::Error when this build has no cuDNN or no GPU
+// is usable.
+std::unique_ptr<Backend> make_cudnn_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
+                                            int max_seq);
+
+// "cpu", "cuda" or "cudnn" ("cuda" already resolved from "auto" by resolve_device).
 std::unique_ptr<Backend> make_backend(const std::string& device, const ModelConfig& config, const AdamConfig& adam,
                                       int max_batch, int max_seq);
 

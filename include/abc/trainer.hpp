@@ -29,6 +29,7 @@ struct TrainOptions {
   std::vector<std::string> data; // files/folders; empty = the default corpus
   std::vector<std::string> val;  // validation files/folders; empty = split from data
   std::string device = "auto";   // auto | cpu | cuda
+  std::string backend = "ours";  // ours | cudnn (GPU only: cuDNN runs the recurrent layers)
   std::string out_dir;           // empty = <runs>/<date-time>-<cell>-h<H>
   double max_minutes = 0;        // stop after this much training time (0 = no limit)
   std::string resume_dir;        // continue this run from its last.ckpt (settings come from it)
@@ -47,9 +48,13 @@ struct TrainResult {
   int stopped_by_signal = 0;     // SIGINT/SIGTERM that interrupted the run (0: none)
 };
 
-// Which backend runs: "cpu" for now; throws abc::Error for --device cuda without a
+// Which device runs: "cpu" or "cuda"; throws abc::Error for --device cuda without a
 // usable GPU. `notice` receives the one-line reason when auto falls back to the CPU.
 std::string resolve_device(const std::string& requested, std::string* notice);
+
+// The make_backend name for a resolved device and --backend (ours | cudnn): "cudnn"
+// only on "cuda"; throws abc::Error saying why otherwise.
+std::string backend_for(const std::string& device, const std::string& backend, const std::string& notice);
 
 class Backend;
 class SequentialBatcher;

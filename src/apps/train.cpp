@@ -33,6 +33,10 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingPath);
   app.add_option("--device", o.device, "auto (GPU when usable, else CPU), cpu or cuda")
       ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+  app.add_option("--backend", o.backend,
+                 "Who runs the recurrent layers on the GPU: ours (the product's kernels) or cudnn (NVIDIA's "
+                 "library: a reference for comparing loss curves and speed)")
+      ->check(CLI::IsMember({"ours", "cudnn"}))->capture_default_str()->group("Developer");
   app.add_option("--out", o.out_dir, "Run folder (default: runs/<date-time>-<cell>-h<H>)");
   app.add_option("--max-minutes", o.max_minutes, "Stop after the epoch that passes this much training time")
       ->check(CLI::Range(0.0, 1e6));
@@ -48,7 +52,7 @@ int main(int argc, char** argv) {
                                "--seed", "--data", "--val", "--out"}) {
         if (app.count(flag)) {
           throw abc::Error(std::string("--resume takes the run's own settings: drop ") + flag +
-                               " (only --epochs, --device and --max-minutes go with --resume)",
+                               " (only --epochs, --device, --backend and --max-minutes go with --resume)",
                            abc::kExitUsage);
         }
       }

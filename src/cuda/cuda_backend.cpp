@@ -11,19 +11,25 @@
 // fused softmax cross-entropy, whose loss stays on the device. Backward mirrors
 // CpuModel::backward. Everything is queued on one stream; only calls that return numbers
 // to the host wait for it.
+#include <algorithm>
 #include <cstddef>
 #include <cstring>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "abc/backend.hpp"
 #include "abc/cuda/check.hpp"
 #include "abc/cuda/gemm.hpp"
 #include "abc/cuda/ops.hpp"
 #include "abc/cuda/plan.hpp"
+#include "abc/cuda/recurrence.hpp"
 #include "abc/device_probe.hpp"
 #include "abc/error.hpp"
 #include "abc/philox.hpp"
+#if ABC_HAVE_CUDNN
+#include "abc/cuda/cudnn_rnn.hpp"
+#endif
 
 namespace abc {
 namespace {
@@ -44,9 +50,50 @@ struct DeviceTokens {
   const std::int32_t* csr_rows = nullptr;
 };
 
+// Who runs the recurrent layers: our kernels, or cuDNN (the `cudnn` backend, a
+// developer and benchmark option: everything around the recurrence stays ours).
+enum class Recurrence { kOurs, kCudnn };
+
+#if ABC_HAVE_CUDNN
+// The `cudnn` backend's recurrence: one single-layer cuDNN RNN per layer, so our own
+// dropout masks run between layers as in every other backend. Layer 0 reads one-hot
+// rows: cuDNN's input matrix of layer 0 is our token table.
+struct CudnnLayers {
+  CudnnLayers(const ParamLayout& layout, int max_batch, int max_seq, cudaStream_t stream) : handle(stream) {
+    const ModelConfig& c = layout.config();
+    const std::size_t rows = sz(max_batch) * sz(max_seq);
+    for (int l = 0; l < c.layers; ++l) {
+      cuda::CudnnRnnShape shape;
+      shape.cell = c.cell;
+      shape.input = l == 0 ? c.vocab : c.hidden;
+      shape.hidden = c.hidden;
+      shape.max_batch = max_batch;
+      shape.max_seq = max_seq;
+      rnns.push_back(std::make_unique<cuda::CudnnRnn>(handle.get(), shape));
+      maps.push_back(std::make_unique<cuda::CudnnWeightMap>(layout, l, *rnns.back()));
+    }
+    one_hot = cuda::DeviceMemory(rows * sz(c.vocab) * sizeof(float), "cuDNN's one-hot input");
+    dx = cuda::DeviceMemory(rows * sz(std::max(c.vocab, c.hidden)) * sizeof(float), "cuDNN's input gradient");
+  }
+  float* one_hot_input() const { return static_cast<float*>(one_hot.get()); }
+  float* dx_buffer() const { return static_cast<float*>(dx.get()); }
+
+  cuda::CudnnHandle handle;
+  std::vector<std::unique_ptr<cuda::CudnnRnn>> rnns;         // [layers]
+  std::vector<std::unique_ptr<cuda::CudnnWeightMap>> maps;  // [layers]
+  cuda::DeviceMemory one_hot;  // float [rows, V]
+  cuda::DeviceMemory dx;       // float [rows, max(V, H)]: d loss / d layer input
+  bool stale = true;           // our parameters changed since the last pack
+};
+#else
+struct CudnnLayers {
+  bool stale = true;
+};
+#endif
+
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(const ModelConfig& config, const AdamConfig& adam, int max_batch, int max_seq)
+  CudaBackend(const ModelConfig& config, const AdamConfig& adam, int max_batch, int max_seq, Recurrence recurrence)
       : layout_(config),
         adam_(adam),
         max_batch_(max_batch),
@@ -58,6 +105,7 @@ class CudaBackend final : public Backend {
         staging_(kStagingSlots * plan_.token_capacity * sizeof(std::int32_t), "token ids") {
     ABC_CUDA_CHECK(cudaMemsetAsync(block_.get(), 0, block_.size(), stream()));
     ABC_CUDA_CHECK(cudaMemsetAsync(arena_.get(), 0, arena_.size(), stream()));
+    if (recurrence == Recurrence::kCudnn) cudnn_ = make_cudnn_layers();
     stream_.synchronize();
   }
 
@@ -65,12 +113,15 @@ class CudaBackend final : public Backend {
   // the members free them (errors are ignored: a destructor must not throw).
   ~CudaBackend() override { (void)cudaStreamSynchronize(stream()); }
 
-  std::string name() const override { return "cuda"; }
+  std::string name() const override { return cudnn_ ? "cudnn" : "cuda"; }
   const ParamLayout& layout() const override { return layout_; }
   int max_batch() const override { return max_batch_; }
   int max_seq() const override { return max_seq_; }
 
-  void upload_params(const float* host) override { to_device(params(), host, param_bytes()); }
+  void upload_params(const float* host) override {
+    to_device(params(), host, param_bytes());
+    if (cudnn_) cudnn_->stale = true;
+  }
   void download_params(float* host) override { to_host(host, params(), param_bytes()); }
   void download_grads(float* host) override { to_host(host, grads(), param_bytes()); }
   void upload_adam(const float* m, const float* v, std::int64_t steps) override {
@@ -120,7 +171,7 @@ class CudaBackend final : public Backend {
     const DeviceTokens tokens = stage_chunk(chunk);
     const bool dropout = config().dropout > 0.0f;
     const int rows = chunk.T * chunk.B;
-    forward(tokens.inputs, chunk.T, chunk.B, dropout, dropout_key(dropout_seed, step));
+    forward(tokens.inputs, chunk.T, chunk.B, true, dropout, dropout_key(dropout_seed, step));
     cuda::softmax_xent(f(plan_.logits), tokens.targets, rows, config().vocab, cuda::LossMode::kTrainMean,
                        f(plan_.row_loss), loss_acc(), stream());
     backward(tokens, chunk.T, chunk.B, dropout);
@@ -130,6 +181,7 @@ class CudaBackend final : public Backend {
     cuda::adam_step(params(), adam_m(), adam_v(), grads(), num_params(), adam_,
                     reinterpret_cast<double*>(arena_.bytes() + plan_.norm_partials),
                     reinterpret_cast<cuda::OptimizerState*>(arena_.bytes() + plan_.opt_state), loss_acc(), stream());
+    if (cudnn_) cudnn_->stale = true;
   }
 
   LossReport take_losses() override {
@@ -146,7 +198,7 @@ class CudaBackend final : public Backend {
 
   double evaluate(const Chunk& chunk) override {
     const DeviceTokens tokens = stage_chunk(chunk);
-    forward(tokens.inputs, chunk.T, chunk.B, false, U32x2{});
+    forward(tokens.inputs, chunk.T, chunk.B, false, false, U32x2{});
     cuda::softmax_xent(f(plan_.logits), tokens.targets, chunk.T * chunk.B, config().vocab, cuda::LossMode::kEvalSum,
                        f(plan_.row_loss), loss_acc(), stream());
     double sum = 0;
@@ -239,8 +291,60 @@ class CudaBackend final : public Backend {
                   ": build the model with a larger batch");
     }
     const DeviceTokens d = stage(tokens, nullptr, sz(n));
-    forward(d.inputs, 1, n, false, U32x2{});
+    forward(d.inputs, 1, n, false, false, U32x2{});
   }
+
+  std::unique_ptr<CudnnLayers> make_cudnn_layers() const {
+#if ABC_HAVE_CUDNN
+    return std::make_unique<CudnnLayers>(layout_, max_batch_, max_seq_, stream());
+#else
+    throw Error("this build has no cuDNN (it was not found at configure time): use --backend ours");
+#endif
+  }
+
+#if ABC_HAVE_CUDNN
+  // Before a forward on cuDNN: our parameters into its weight spaces (when they
+  // changed), the chunk's tokens as one-hot rows.
+  void cudnn_prepare(const std::int32_t* inputs, int rows) {
+    if (cudnn_->stale) {
+      for (std::size_t l = 0; l < cudnn_->maps.size(); ++l) {
+        cudnn_->maps[l]->pack(params(), cudnn_->rnns[l]->weights(), stream());
+      }
+      cudnn_->stale = false;
+    }
+    cuda::one_hot(inputs, rows, config().vocab, cudnn_->one_hot_input(), stream());
+  }
+
+  // Layer l on cuDNN: reads x (layer > 0) and the initial state in slot 0 of h and c,
+  // writes h slots 1..T and the carried state (c slots 1..T stay unused).
+  void cudnn_layer_forward(int l, int T, int B, bool training, const float* x, float* h, float* c) {
+    const cuda::LayerSlots& s = plan_.layers[sz(l)];
+    const float* input = l == 0 ? cudnn_->one_hot_input() : x;
+    float* h_out = h + sz(B) * sz(config().hidden);
+    cudnn_->rnns[sz(l)]->forward(T, B, training, input, h_out, h, f(s.state_h), c, s.has_c ? f(s.state_c) : nullptr);
+  }
+
+  // Backward of layer l on cuDNN; dy [T*B, H] holds d loss / d h (after dropout) and
+  // becomes the lower layer's. No gradient into the chunk's initial state (truncated
+  // BPTT): null dhx, dcx.
+  void cudnn_layer_backward(int l, int T, int B, bool dropout, float* dy, float* grads_out) {
+    const cuda::LayerSlots& s = plan_.layers[sz(l)];
+    const std::size_t rows = sz(T) * sz(B), BH = sz(B) * sz(config().hidden);
+    const float* h = f(s.h);
+    const float* c = s.has_c ? f(s.c) : nullptr;
+    const float* input = l == 0 ? cudnn_->one_hot_input() : layer_output(l - 1, B, dropout);
+    cuda::CudnnRnn& rnn = *cudnn_->rnns[sz(l)];
+    rnn.backward_data(h + BH, dy, cudnn_->dx_buffer(), h, nullptr, nullptr, c, nullptr, nullptr);
+    rnn.backward_weights(input, h, h + BH);
+    cudnn_->maps[sz(l)]->unpack(rnn.dweights(), grads_out, stream());
+    if (l > 0) copy_on_device(dy, cudnn_->dx_buffer(), rows * sz(config().hidden));
+  }
+#else
+  [[noreturn]] void no_cudnn() const { throw Error("this build has no cuDNN"); }
+  void cudnn_prepare(const std::int32_t*, int) { no_cudnn(); }
+  void cudnn_layer_forward(int, int, int, bool, const float*, float*, float*) { no_cudnn(); }
+  void cudnn_layer_backward(int, int, int, bool, float*, float*) { no_cudnn(); }
+#endif
 
   // [T*B, H]: what layer l hands up (dropped or not, as in the last forward).
   const float* layer_output(int l, int B, bool dropout) const {
@@ -248,45 +352,39 @@ class CudaBackend final : public Backend {
     return dropout ? f(s.dropped) : f(s.h) + sz(B) * sz(config().hidden);
   }
 
-  // CpuModel::forward: fills the logits [T*B, V].
-  void forward(const std::int32_t* inputs, int T, int B, bool dropout, U32x2 key) {
+  // CpuModel::forward: fills the logits [T*B, V]. training: cuDNN keeps what backward needs.
+  void forward(const std::int32_t* inputs, int T, int B, bool training, bool dropout, U32x2 key) {
     const ModelConfig& cfg = config();
     const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab, rows = T * B;
-    const std::size_t BH = sz(B) * sz(H), BGH = sz(B) * sz(GH);
+    const std::size_t BH = sz(B) * sz(H);
     const bool lstm = cfg.cell == CellKind::kLstm;
     const float* p = params();
+    if (cudnn_) cudnn_prepare(inputs, rows);
     const float* x = nullptr;  // [T*B, H] input of layers > 0
     for (int l = 0; l < cfg.layers; ++l) {
       const cuda::LayerSlots& s = plan_.layers[sz(l)];
       const LayerParams& lp = layout_.layer(l);
-      float* z = f(s.gates);  // [T*B, GH]
-
-      // Input term of every step at once.
-      if (l == 0) {
-        cuda::embedding_gather(inputs, p + lp.w_in.offset, p + lp.bias.offset, rows, GH, z, stream());
-      } else {
-        cuda::bias_broadcast(p + lp.bias.offset, rows, GH, z, stream());
-        gemm(false, false, rows, GH, H, x, H, p + lp.w_in.offset, GH, 1.0f, z, GH);
-      }
-
-      // Recurrence. h, c: [T+1, B, H], slot t holds the state before step t.
+      // h, c: [T+1, B, H], slot t holds the state before step t.
       float* h = f(s.h);
       float* c = lstm ? f(s.c) : nullptr;
       copy_on_device(h, f(s.state_h), BH);
       if (lstm) copy_on_device(c, f(s.state_c), BH);
-      for (int t = 0; t < T; ++t) {
-        float* zt = z + sz(t) * BGH;
-        gemm(false, false, B, GH, H, h + sz(t) * BH, H, p + lp.w_rec.offset, GH, 1.0f, zt, GH);
-        float* h_next = h + sz(t + 1) * BH;
-        if (lstm) {
-          cuda::lstm_pointwise_forward(zt, c + sz(t) * BH, c + sz(t + 1) * BH, h_next, B, H, stream());
+      if (cudnn_) {
+        cudnn_layer_forward(l, T, B, training, x, h, c);
+      } else {
+        float* z = f(s.gates);  // [T*B, GH]
+        // Input term of every step at once.
+        if (l == 0) {
+          cuda::embedding_gather(inputs, p + lp.w_in.offset, p + lp.bias.offset, rows, GH, z, stream());
         } else {
-          cuda::rnn_pointwise_forward(zt, h_next, B * H, stream());
+          cuda::bias_broadcast(p + lp.bias.offset, rows, GH, z, stream());
+          gemm(false, false, rows, GH, H, x, H, p + lp.w_in.offset, GH, 1.0f, z, GH);
         }
+        cuda::recurrence_forward(cublas_.get(), cuda::RecurrenceShape{cfg.cell, T, B, H}, p + lp.w_rec.offset, z, h, c,
+                                 stream());
+        copy_on_device(f(s.state_h), h + sz(T) * BH, BH);
+        if (lstm) copy_on_device(f(s.state_c), c + sz(T) * BH, BH);
       }
-      copy_on_device(f(s.state_h), h + sz(T) * BH, BH);
-      if (lstm) copy_on_device(f(s.state_c), c + sz(T) * BH, BH);
-
       if (dropout) cuda::dropout_forward(h + BH, f(s.mask), f(s.dropped), T, B, H, l, key, cfg.dropout, stream());
       x = layer_output(l, B, dropout);
     }
@@ -298,11 +396,11 @@ class CudaBackend final : public Backend {
   }
 
   // CpuModel::backward: needs the logits holding d(mean loss)/d(logits) and the
-  // activations of forward(); overwrites the gradient block.
+  // activations of forward(training); overwrites the gradient block.
   void backward(const DeviceTokens& tokens, int T, int B, bool dropout) {
     const ModelConfig& cfg = config();
     const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab, rows = T * B;
-    const std::size_t BH = sz(B) * sz(H), BGH = sz(B) * sz(GH);
+    const std::size_t BH = sz(B) * sz(H);
     const bool lstm = cfg.cell == CellKind::kLstm;
     const float* p = params();
     float* g = grads();
@@ -321,24 +419,16 @@ class CudaBackend final : public Backend {
       const cuda::LayerSlots& s = plan_.layers[sz(l)];
       const LayerParams& lp = layout_.layer(l);
       if (dropout) cuda::dropout_backward(f(s.mask), dy, sz(rows) * sz(H), stream());  // dy -> dh
-
-      // Backward through time: dy[t] gains the recurrent term of step t+1 before step t
-      // reads it. The gradient into the chunk's initial state is not needed (truncated
-      // BPTT), so step 0 has no recurrent GEMM.
       const float* h = f(s.h);
       const float* c = lstm ? f(s.c) : nullptr;
-      ABC_CUDA_CHECK(cudaMemsetAsync(dc, 0, BH * sizeof(float), stream()));
-      for (int t = T - 1; t >= 0; --t) {
-        float* dzt = dz + sz(t) * BGH;
-        const float* dht = dy + sz(t) * BH;
-        if (lstm) {
-          cuda::lstm_pointwise_backward(f(s.gates) + sz(t) * BGH, c + sz(t) * BH, c + sz(t + 1) * BH, dht, dc, dzt, B,
-                                        H, stream());
-        } else {
-          cuda::rnn_pointwise_backward(h + sz(t + 1) * BH, dht, dzt, B * H, stream());
-        }
-        if (t > 0) gemm(false, true, B, H, GH, dzt, GH, p + lp.w_rec.offset, GH, 1.0f, dy + sz(t - 1) * BH, H);
+      if (cudnn_) {
+        cudnn_layer_backward(l, T, B, dropout, dy, g);
+        continue;
       }
+      // The gradient into the chunk's initial state is not needed (truncated BPTT).
+      ABC_CUDA_CHECK(cudaMemsetAsync(dc, 0, BH * sizeof(float), stream()));
+      cuda::recurrence_backward(cublas_.get(), cuda::RecurrenceShape{cfg.cell, T, B, H}, p + lp.w_rec.offset,
+                                f(s.gates), h, c, dy, dc, dz, nullptr, stream());
 
       // Weight gradients over all T*B rows; h slots 0..T-1 are each step's h_prev.
       gemm(true, false, H, GH, rows, h, H, dz, GH, 0.0f, g + lp.w_rec.offset, GH);
@@ -364,6 +454,7 @@ class CudaBackend final : public Backend {
   cuda::PinnedMemory staging_;         // kStagingSlots slots of plan_.token_capacity int32
   cuda::Event copied_[kStagingSlots];  // the last copy out of each staging slot
   int slot_ = 0;
+  std::unique_ptr<CudnnLayers> cudnn_;  // set: the recurrent layers run on cuDNN
 };
 
 }  // namespace
@@ -372,7 +463,14 @@ std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const Adam
                                            int max_seq) {
   const DeviceProbe probe = probe_cuda_device();
   if (!probe.usable) throw Error("the CUDA backend cannot start: " + probe.reason + "; use --device cpu");
-  return std::make_unique<CudaBackend>(config, adam, max_batch, max_seq);
+  return std::make_unique<CudaBackend>(config, adam, max_batch, max_seq, Recurrence::kOurs);
+}
+
+std::unique_ptr<Backend> make_cudnn_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
+                                            int max_seq) {
+  const DeviceProbe probe = probe_cuda_device();
+  if (!probe.usable) throw Error("the cuDNN backend cannot start: " + probe.reason + "; use --device cpu");
+  return std::make_unique<CudaBackend>(config, adam, max_batch, max_seq, Recurrence::kCudnn);
 }
 
 }  // namespace abc

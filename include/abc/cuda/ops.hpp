@@ -9,6 +9,7 @@
 #include <cstdint>
 
 #include "abc/cuda/plan.hpp"
+#include "abc/cudnn_layout.hpp"
 #include "abc/optimizer.hpp"
 #include "abc/philox.hpp"
 
@@ -19,6 +20,10 @@ namespace cuda {
 // tokens [rows], table [V, N], bias [N], z [rows, N].
 void embedding_gather(const std::int32_t* tokens, const float* table, const float* bias, int rows, int N, float* z,
                       cudaStream_t stream);
+
+// out[r, v] = (tokens[r] == v): the one-hot input of a cuDNN layer 0.
+// tokens [rows] (ids already checked), out [rows, V].
+void one_hot(const std::int32_t* tokens, int rows, int V, float* out, cudaStream_t stream);
 
 // out[r, :] = bias for every row. bias [N], out [rows, N].
 void bias_broadcast(const float* bias, int rows, int N, float* out, cudaStream_t stream);
@@ -79,6 +84,14 @@ void adam_step(float* params, float* m, float* v, const float* grads, std::size_
 // sample_uniform(seed, first_stream + i, step)). logits [n, V], next [n].
 void sample_tokens(const float* logits, int n, int V, float temperature, std::uint64_t seed, std::uint32_t first_stream,
                    std::uint32_t step, std::int32_t* next, cudaStream_t stream);
+
+// Our parameter block <-> cuDNN's weight space (cudnn_layout.hpp), every slot of the
+// device array slots [n_slots] in one launch; max_slot = the largest slot.size().
+// pack: theirs <- ours (bR zeros); unpack: ours <- theirs for every slot but bR.
+void cudnn_pack(const CudnnSlot* slots, int n_slots, std::size_t max_slot, const float* ours, float* theirs,
+                cudaStream_t stream);
+void cudnn_unpack(const CudnnSlot* slots, int n_slots, std::size_t max_slot, const float* theirs, float* ours,
+                  cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace abc
