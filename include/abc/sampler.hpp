@@ -14,7 +14,7 @@ namespace abc {
 
 struct SampleOptions {
   int n = 10;                    // tunes
-  float temperature = 0.8f;      // 0 = argmax
+  float temperature = 0.7f;      // 0 = argmax; 0.7: docs/temperature.md
   int max_len = 2000;            // tokens generated per tune, prime excluded
   std::string prime = "<start>";
   std::uint64_t seed = 1;
