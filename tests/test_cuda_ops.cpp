@@ -204,6 +204,7 @@ TEST(CudaOps, RnnPointwiseForwardAndBackward) {
 TEST(CudaOps, DropoutMaskMatchesTheCpuStreamExactly) {
   ABC_SKIP_WITHOUT_GPU();
   const abc::U32x2 key = abc::dropout_key(1234, 56);
+  const DeviceArray<abc::U32x2> dkey(std::vector<abc::U32x2>{key});  // kernels read the key from device memory
   unsigned seed = 300;
   for (float p : {0.0f, 0.3f}) {
     for (int T : kSeq) {
@@ -227,7 +228,7 @@ TEST(CudaOps, DropoutMaskMatchesTheCpuStreamExactly) {
             }
           }
           DeviceArray<float> dh(h), dmask(n), ddropped(n), ddy(dy);
-          cuda::dropout_forward(dh.get(), dmask.get(), ddropped.get(), T, B, H, layer, key, p, nullptr);
+          cuda::dropout_forward(dh.get(), dmask.get(), ddropped.get(), T, B, H, layer, dkey.get(), p, nullptr);
           ASSERT_EQ(dmask.download(), want_mask) << "mask p=" << p << " " << shape(T, B, H);
           ASSERT_EQ(ddropped.download(), want_dropped) << "dropped p=" << p << " " << shape(T, B, H);
           cuda::dropout_backward(dmask.get(), ddy.get(), n, nullptr);
@@ -443,6 +444,7 @@ TEST(CudaOps, SampleDrawsTheCpuSamplersTokens) {
   ABC_SKIP_WITHOUT_GPU();
   unsigned seed = 800;
   int draws = 0, same = 0;
+  const std::uint64_t draw_seed = 4242 + (std::uint64_t{5} << 32);  // the high word must reach the kernel too
   for (int n : kBatch) {
     for (int V : {2, 97}) {
       for (float temperature : {0.0f, 0.5f, 1.0f, 1.5f}) {
@@ -450,10 +452,17 @@ TEST(CudaOps, SampleDrawsTheCpuSamplersTokens) {
           const std::vector<float> logits = random_floats(sz(n) * sz(V), -5, 5, seed++);
           DeviceArray<float> dlogits(logits);
           DeviceArray<std::int32_t> next(sz(n));
-          cuda::sample_tokens(dlogits.get(), n, V, temperature, 4242, 7, step, next.get(), nullptr);
+          cuda::StepConstants c{};
+          c.sample_seed[0] = static_cast<std::uint32_t>(draw_seed);
+          c.sample_seed[1] = static_cast<std::uint32_t>(draw_seed >> 32);
+          c.first_stream = 7;
+          c.sample_step = step;
+          c.temperature = temperature;
+          const DeviceArray<cuda::StepConstants> dconstants(std::vector<cuda::StepConstants>{c});
+          cuda::sample_tokens(dlogits.get(), n, V, dconstants.get(), next.get(), nullptr);
           const std::vector<std::int32_t> got = next.download();
           for (int i = 0; i < n; ++i) {
-            const float u = abc::sample_uniform(4242, 7 + static_cast<std::uint32_t>(i), step);
+            const float u = abc::sample_uniform(draw_seed, 7 + static_cast<std::uint32_t>(i), step);
             const int want = abc::sample_token(logits.data() + sz(i) * sz(V), V, temperature, u);
             ++draws;
             if (got[sz(i)] == want) ++same;

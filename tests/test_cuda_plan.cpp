@@ -70,7 +70,7 @@ TEST(CudaPlan, ArenaHoldsEveryBufferOfAnLstmWithDropout) {
   EXPECT_EQ(find_bytes(plan, "norm_partials"), abc::cuda::kMaxNormBlocks * sizeof(double));
   EXPECT_EQ(find_bytes(plan, "loss_acc"), sizeof(abc::cuda::LossAccumulator));
   EXPECT_EQ(find_bytes(plan, "opt_state"), sizeof(abc::cuda::OptimizerState));
-  EXPECT_EQ(plan.token_capacity, 3 * rows + V + 1);
+  EXPECT_EQ(plan.token_capacity, abc::cuda::kStepConstantInts + 3 * rows + V + 1);
   EXPECT_EQ(find_bytes(plan, "tokens"), plan.token_capacity * sizeof(std::int32_t));
   EXPECT_EQ(find_bytes(plan, "next_tokens"), std::size_t(B) * sizeof(std::int32_t));
   // The named offsets are the regions' offsets.
@@ -105,11 +105,21 @@ TEST(CudaPlan, ArenaRejectsBadLimits) {
 
 TEST(CudaPlan, TokenBlockPacksInputsTargetsAndRowLists) {
   const abc::cuda::TokenBlock b = abc::cuda::token_block(15, 11);
-  EXPECT_EQ(b.inputs, 0u);
-  EXPECT_EQ(b.targets, 15u);
-  EXPECT_EQ(b.csr_offsets, 30u);
-  EXPECT_EQ(b.csr_rows, 42u);  // after V+1 = 12 offsets
-  EXPECT_EQ(b.ints, 57u);
+  EXPECT_EQ(abc::cuda::kStepConstantInts, 8u);
+  EXPECT_EQ(b.constants, 0u);
+  EXPECT_EQ(b.inputs, 8u);
+  EXPECT_EQ(b.targets, 23u);
+  EXPECT_EQ(b.csr_offsets, 38u);
+  EXPECT_EQ(b.csr_rows, 50u);  // after V+1 = 12 offsets
+  EXPECT_EQ(b.ints, 65u);
+}
+
+TEST(CudaPlan, StepConstantsCarryTheWholeSamplingSeed) {
+  abc::cuda::StepConstants c{};
+  const std::uint64_t seed = 0x0123456789abcdefull;
+  c.sample_seed[0] = static_cast<std::uint32_t>(seed);
+  c.sample_seed[1] = static_cast<std::uint32_t>(seed >> 32);
+  EXPECT_EQ(abc::cuda::sample_seed_of(c), seed);
 }
 
 // The CSR lists against a direct grouping, over random chunks and the edge cases.

@@ -82,6 +82,34 @@ Event::~Event() {
   if (event_) cudaEventDestroy(event_);
 }
 
+GraphExec::~GraphExec() {
+  if (exec_) cudaGraphExecDestroy(exec_);
+}
+GraphExec::GraphExec(GraphExec&& other) noexcept : exec_(std::exchange(other.exec_, nullptr)) {}
+GraphExec& GraphExec::operator=(GraphExec&& other) noexcept {
+  if (this != &other) {
+    if (exec_) cudaGraphExecDestroy(exec_);
+    exec_ = std::exchange(other.exec_, nullptr);
+  }
+  return *this;
+}
+
+GraphExec end_capture(cudaStream_t stream) {
+  cudaGraph_t graph = nullptr;
+  ABC_CUDA_CHECK(cudaStreamEndCapture(stream, &graph));
+  cudaGraphExec_t exec = nullptr;
+  const cudaError_t err = cudaGraphInstantiate(&exec, graph, 0);
+  cudaGraphDestroy(graph);  // the executable keeps what it needs
+  if (err != cudaSuccess) throw_cuda_error(err, "cudaGraphInstantiate(&exec, graph, 0)", __FILE__, __LINE__);
+  return GraphExec(exec);
+}
+
+void abandon_capture(cudaStream_t stream) noexcept {
+  cudaGraph_t graph = nullptr;
+  if (cudaStreamEndCapture(stream, &graph) == cudaSuccess && graph) cudaGraphDestroy(graph);
+  (void)cudaGetLastError();  // a failed capture leaves a sticky-free error: clear it
+}
+
 CublasHandle::CublasHandle(cudaStream_t stream) {
   workspace_ = DeviceMemory(kCublasWorkspaceBytes, "the cuBLAS workspace");
   ABC_CUBLAS_CHECK(cublasCreate(&handle_));

@@ -13,6 +13,9 @@
 // to the host wait for it.
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
+#include <map>
+#include <tuple>
 #include <cstring>
 #include <memory>
 #include <string>
@@ -42,13 +45,31 @@ std::size_t sz(int n) { return static_cast<std::size_t>(n); }
 // chunks ahead of the device before it waits for the oldest copy.
 constexpr int kStagingSlots = 4;
 
-// Device addresses of one chunk's token ids (see cuda::TokenBlock).
+// Device addresses of one call's constants and token ids (see cuda::TokenBlock).
 struct DeviceTokens {
+  const cuda::StepConstants* constants = nullptr;
   const std::int32_t* inputs = nullptr;
   const std::int32_t* targets = nullptr;
   const std::int32_t* csr_offsets = nullptr;
   const std::int32_t* csr_rows = nullptr;
 };
+
+// The launch sequences replayed as CUDA graphs, by kind and shape.
+enum class GraphKind { kTrain, kOptimizer, kSample };
+struct GraphKey {
+  GraphKind kind;
+  int T, B;
+  bool operator<(const GraphKey& o) const { return std::tie(kind, T, B) < std::tie(o.kind, o.T, o.B); }
+};
+// Training sees one chunk shape (and a shorter last chunk now and then), sampling one
+// stream count: a few graphs in practice; past this many, calls run without one.
+constexpr std::size_t kMaxGraphs = 16;
+
+// CUDA graphs are on unless ABC_CUDA_GRAPHS=0 (for benchmarks: graph vs plain launches).
+bool graphs_enabled() {
+  const char* v = std::getenv("ABC_CUDA_GRAPHS");
+  return v == nullptr || std::string(v) != "0";
+}
 
 // Who runs the recurrent layers: our kernels, or cuDNN (the `cudnn` backend, a
 // developer and benchmark option: everything around the recurrence stays ours).
@@ -106,6 +127,8 @@ class CudaBackend final : public Backend {
     ABC_CUDA_CHECK(cudaMemsetAsync(block_.get(), 0, block_.size(), stream()));
     ABC_CUDA_CHECK(cudaMemsetAsync(arena_.get(), 0, arena_.size(), stream()));
     if (recurrence == Recurrence::kCudnn) cudnn_ = make_cudnn_layers();
+    // cuDNN re-describes its data (and may wait) when the shape changes: not capturable.
+    use_graphs_ = graphs_enabled() && !cudnn_;
     stream_.synchronize();
   }
 
@@ -168,19 +191,25 @@ class CudaBackend final : public Backend {
   }
 
   void forward_backward(const Chunk& chunk, std::uint64_t dropout_seed, std::uint64_t step) override {
-    const DeviceTokens tokens = stage_chunk(chunk);
+    cuda::StepConstants constants{};
+    constants.dropout_key = dropout_key(dropout_seed, step);
+    const DeviceTokens tokens = stage_chunk(chunk, constants);
     const bool dropout = config().dropout > 0.0f;
-    const int rows = chunk.T * chunk.B;
-    forward(tokens.inputs, chunk.T, chunk.B, true, dropout, dropout_key(dropout_seed, step));
-    cuda::softmax_xent(f(plan_.logits), tokens.targets, rows, config().vocab, cuda::LossMode::kTrainMean,
-                       f(plan_.row_loss), loss_acc(), stream());
-    backward(tokens, chunk.T, chunk.B, dropout);
+    const int T = chunk.T, B = chunk.B;
+    replay(GraphKey{GraphKind::kTrain, T, B}, [&] {
+      forward(tokens.inputs, T, B, true, dropout, &tokens.constants->dropout_key);
+      cuda::softmax_xent(f(plan_.logits), tokens.targets, T * B, config().vocab, cuda::LossMode::kTrainMean,
+                         f(plan_.row_loss), loss_acc(), stream());
+      backward(tokens, T, B, dropout);
+    });
   }
 
   void optimizer_step() override {
-    cuda::adam_step(params(), adam_m(), adam_v(), grads(), num_params(), adam_,
-                    reinterpret_cast<double*>(arena_.bytes() + plan_.norm_partials),
-                    reinterpret_cast<cuda::OptimizerState*>(arena_.bytes() + plan_.opt_state), loss_acc(), stream());
+    replay(GraphKey{GraphKind::kOptimizer, 0, 0}, [&] {
+      cuda::adam_step(params(), adam_m(), adam_v(), grads(), num_params(), adam_,
+                      reinterpret_cast<double*>(arena_.bytes() + plan_.norm_partials),
+                      reinterpret_cast<cuda::OptimizerState*>(arena_.bytes() + plan_.opt_state), loss_acc(), stream());
+    });
     if (cudnn_) cudnn_->stale = true;
   }
 
@@ -197,8 +226,8 @@ class CudaBackend final : public Backend {
   }
 
   double evaluate(const Chunk& chunk) override {
-    const DeviceTokens tokens = stage_chunk(chunk);
-    forward(tokens.inputs, chunk.T, chunk.B, false, false, U32x2{});
+    const DeviceTokens tokens = stage_chunk(chunk, cuda::StepConstants{});
+    forward(tokens.inputs, chunk.T, chunk.B, false, false, nullptr);
     cuda::softmax_xent(f(plan_.logits), tokens.targets, chunk.T * chunk.B, config().vocab, cuda::LossMode::kEvalSum,
                        f(plan_.row_loss), loss_acc(), stream());
     double sum = 0;
@@ -208,14 +237,24 @@ class CudaBackend final : public Backend {
 
   void sample_step(const TokenId* tokens, int n, float temperature, std::uint64_t seed, std::uint32_t first_stream,
                    std::uint32_t step, TokenId* next) override {
-    forward_one_step(tokens, n);
+    cuda::StepConstants constants{};
+    constants.sample_seed[0] = static_cast<std::uint32_t>(seed);
+    constants.sample_seed[1] = static_cast<std::uint32_t>(seed >> 32);
+    constants.first_stream = first_stream;
+    constants.sample_step = step;
+    constants.temperature = temperature;
+    const DeviceTokens d = stage_step(tokens, n, constants);
     auto* next_dev = reinterpret_cast<std::int32_t*>(arena_.bytes() + plan_.next_tokens);
-    cuda::sample_tokens(f(plan_.logits), n, config().vocab, temperature, seed, first_stream, step, next_dev, stream());
+    replay(GraphKey{GraphKind::kSample, 1, n}, [&] {
+      forward(d.inputs, 1, n, false, false, nullptr);
+      cuda::sample_tokens(f(plan_.logits), n, config().vocab, d.constants, next_dev, stream());
+    });
     to_host(next, next_dev, sz(n) * sizeof(std::int32_t));
   }
 
   void step_logits(const TokenId* tokens, int n, float* logits) override {
-    forward_one_step(tokens, n);
+    const DeviceTokens d = stage_step(tokens, n, cuda::StepConstants{});
+    forward(d.inputs, 1, n, false, false, nullptr);
     to_host(logits, f(plan_.logits), sz(n) * sz(config().vocab) * sizeof(float));
   }
 
@@ -253,16 +292,19 @@ class CudaBackend final : public Backend {
     cuda::gemm_row_major(cublas_.get(), trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
   }
 
-  // Packs ids (and, for a chunk, targets and the per-token row lists) into the next
-  // pinned staging slot and queues one copy to the device. The slot's previous copy
-  // (kStagingSlots calls ago) must have finished before the host rewrites it: the host
-  // waits only when it runs that far ahead of the device.
-  DeviceTokens stage(const TokenId* inputs, const TokenId* targets, std::size_t rows) {
+  // Packs the call's constants and ids (and, for a chunk, targets and the per-token row
+  // lists) into the next pinned staging slot and queues one copy to the device. The
+  // slot's previous copy (kStagingSlots calls ago) must have finished before the host
+  // rewrites it: the host waits only when it runs that far ahead of the device. The
+  // device addresses depend only on rows, so a graph captured for a shape stays valid.
+  DeviceTokens stage(const TokenId* inputs, const TokenId* targets, std::size_t rows,
+                     const cuda::StepConstants& constants) {
     const int V = config().vocab;
     const cuda::TokenBlock block = cuda::token_block(rows, V);
     ABC_CUDA_CHECK(cudaEventSynchronize(copied_[slot_].get()));
     auto* host = static_cast<std::int32_t*>(staging_.get()) + sz(slot_) * plan_.token_capacity;
-    std::size_t ints = rows;
+    std::memcpy(host + block.constants, &constants, sizeof constants);
+    std::size_t ints = block.inputs + rows;
     if (targets) {
       cuda::build_token_csr(inputs, rows, V, host + block.csr_offsets, host + block.csr_rows);
       std::memcpy(host + block.targets, targets, rows * sizeof(std::int32_t));
@@ -275,23 +317,46 @@ class CudaBackend final : public Backend {
     ABC_CUDA_CHECK(cudaMemcpyAsync(dev, host, ints * sizeof(std::int32_t), cudaMemcpyHostToDevice, stream()));
     ABC_CUDA_CHECK(cudaEventRecord(copied_[slot_].get(), stream()));
     slot_ = (slot_ + 1) % kStagingSlots;
-    return DeviceTokens{dev + block.inputs, dev + block.targets, dev + block.csr_offsets, dev + block.csr_rows};
+    return DeviceTokens{reinterpret_cast<const cuda::StepConstants*>(dev + block.constants), dev + block.inputs,
+                        dev + block.targets, dev + block.csr_offsets, dev + block.csr_rows};
   }
 
-  DeviceTokens stage_chunk(const Chunk& chunk) {
+  DeviceTokens stage_chunk(const Chunk& chunk, const cuda::StepConstants& constants) {
     check_chunk_fits(chunk, max_batch_, max_seq_);
     const std::size_t rows = sz(chunk.T) * sz(chunk.B);
     check_token_ids(chunk.targets.data(), rows, config().vocab, "target");
-    return stage(chunk.inputs.data(), chunk.targets.data(), rows);
+    return stage(chunk.inputs.data(), chunk.targets.data(), rows, constants);
   }
 
-  void forward_one_step(const TokenId* tokens, int n) {
+  // One step of n streams (sampling, step logits).
+  DeviceTokens stage_step(const TokenId* tokens, int n, const cuda::StepConstants& constants) {
     if (n < 1 || n > max_batch_) {
       throw Error("step batch " + std::to_string(n) + " is outside 1.." + std::to_string(max_batch_) +
                   ": build the model with a larger batch");
     }
-    const DeviceTokens d = stage(tokens, nullptr, sz(n));
-    forward(d.inputs, 1, n, false, false, U32x2{});
+    return stage(tokens, nullptr, sz(n), constants);
+  }
+
+  // Runs `enqueue` through a CUDA graph captured on the first call with this key (its
+  // launches depend only on the key: every per-call number is read from the staged
+  // StepConstants), so a step costs one graph launch instead of a few hundred kernel
+  // and GEMM launches. Without graphs (ABC_CUDA_GRAPHS=0, the cudnn backend, or the
+  // cache full) it enqueues directly.
+  template <class Enqueue>
+  void replay(const GraphKey& key, Enqueue&& enqueue) {
+    if (!use_graphs_) {
+      enqueue();
+      return;
+    }
+    auto it = graphs_.find(key);
+    if (it == graphs_.end()) {
+      if (graphs_.size() >= kMaxGraphs) {
+        enqueue();
+        return;
+      }
+      it = graphs_.emplace(key, cuda::capture_graph(stream(), enqueue)).first;
+    }
+    ABC_CUDA_CHECK(cudaGraphLaunch(it->second.get(), stream()));
   }
 
   std::unique_ptr<CudnnLayers> make_cudnn_layers() const {
@@ -352,8 +417,9 @@ class CudaBackend final : public Backend {
     return dropout ? f(s.dropped) : f(s.h) + sz(B) * sz(config().hidden);
   }
 
-  // CpuModel::forward: fills the logits [T*B, V]. training: cuDNN keeps what backward needs.
-  void forward(const std::int32_t* inputs, int T, int B, bool training, bool dropout, U32x2 key) {
+  // CpuModel::forward: fills the logits [T*B, V]. training: cuDNN keeps what backward
+  // needs. key: the dropout key in device memory (read only when dropout).
+  void forward(const std::int32_t* inputs, int T, int B, bool training, bool dropout, const U32x2* key) {
     const ModelConfig& cfg = config();
     const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab, rows = T * B;
     const std::size_t BH = sz(B) * sz(H);
@@ -455,6 +521,8 @@ class CudaBackend final : public Backend {
   cuda::Event copied_[kStagingSlots];  // the last copy out of each staging slot
   int slot_ = 0;
   std::unique_ptr<CudnnLayers> cudnn_;  // set: the recurrent layers run on cuDNN
+  bool use_graphs_ = false;
+  std::map<GraphKey, cuda::GraphExec> graphs_;
 };
 
 }  // namespace

@@ -72,11 +72,12 @@ ArenaPlan plan_arena(const ModelConfig& config, int max_batch, int max_seq) {
 
 TokenBlock token_block(std::size_t rows, int vocab) {
   TokenBlock b;
-  b.inputs = 0;
-  b.targets = rows;
-  b.csr_offsets = 2 * rows;
-  b.csr_rows = 2 * rows + sz(vocab) + 1;
-  b.ints = 3 * rows + sz(vocab) + 1;
+  b.constants = 0;
+  b.inputs = kStepConstantInts;
+  b.targets = b.inputs + rows;
+  b.csr_offsets = b.targets + rows;
+  b.csr_rows = b.csr_offsets + sz(vocab) + 1;
+  b.ints = b.csr_rows + rows;
   return b;
 }
 

@@ -94,6 +94,27 @@ class Event {
   cudaEvent_t event_ = nullptr;
 };
 
+// An instantiated CUDA graph (cudaGraphExec_t), owned.
+class GraphExec {
+ public:
+  explicit GraphExec(cudaGraphExec_t exec = nullptr) : exec_(exec) {}
+  ~GraphExec();
+  GraphExec(GraphExec&& other) noexcept;
+  GraphExec& operator=(GraphExec&& other) noexcept;
+  GraphExec(const GraphExec&) = delete;
+  GraphExec& operator=(const GraphExec&) = delete;
+  cudaGraphExec_t get() const { return exec_; }
+
+ private:
+  cudaGraphExec_t exec_ = nullptr;
+};
+
+// Records what `enqueue()` queues on `stream` (kernels, copies, cuBLAS calls; nothing
+// that waits or allocates) into a graph and instantiates it. The work is only recorded:
+// launch the result to run it. If enqueue throws, the capture is ended and discarded.
+template <class Enqueue>
+GraphExec capture_graph(cudaStream_t stream, Enqueue&& enqueue);
+
 // A cuBLAS handle bound to one stream, FP32 math (no TF32), with its own workspace so
 // cuBLAS allocates nothing while training.
 class CublasHandle {
@@ -108,6 +129,30 @@ class CublasHandle {
   cublasHandle_t handle_ = nullptr;
   DeviceMemory workspace_;
 };
+
+}  // namespace cuda
+}  // namespace abc
+
+namespace abc {
+namespace cuda {
+
+// Ends a capture begun on `stream` and instantiates it (throws on failure, after
+// discarding the graph).
+GraphExec end_capture(cudaStream_t stream);
+// Ends and discards a capture after an error (never throws).
+void abandon_capture(cudaStream_t stream) noexcept;
+
+template <class Enqueue>
+GraphExec capture_graph(cudaStream_t stream, Enqueue&& enqueue) {
+  ABC_CUDA_CHECK(cudaStreamBeginCapture(stream, cudaStreamCaptureModeThreadLocal));
+  try {
+    enqueue();
+  } catch (...) {
+    abandon_capture(stream);
+    throw;
+  }
+  return end_capture(stream);
+}
 
 }  // namespace cuda
 }  // namespace abc

@@ -44,9 +44,10 @@ void rnn_pointwise_forward(const float* z, float* h, int n, cudaStream_t stream)
 void rnn_pointwise_backward(const float* h, const float* dh, float* dz, int n, cudaStream_t stream);
 
 // Inverted dropout of a layer's output h [T, B, H]: mask (0 or 1/(1-p)) and dropped =
-// h * mask, same shape; element (t, b, j) draws dropout_bits(key, layer, t, b, j).
-void dropout_forward(const float* h, float* mask, float* dropped, int T, int B, int H, int layer, U32x2 key, float p,
-                     cudaStream_t stream);
+// h * mask, same shape; element (t, b, j) draws dropout_bits(*key, layer, t, b, j).
+// key: device memory (StepConstants::dropout_key), read when the kernel runs.
+void dropout_forward(const float* h, float* mask, float* dropped, int T, int B, int H, int layer, const U32x2* key,
+                     float p, cudaStream_t stream);
 // dy *= mask, [n].
 void dropout_backward(const float* mask, float* dy, std::size_t n, cudaStream_t stream);
 
@@ -80,10 +81,11 @@ void table_grad(const float* dz, const std::int32_t* csr_offsets, const std::int
 void adam_step(float* params, float* m, float* v, const float* grads, std::size_t n, const AdamConfig& config,
                double* partials, OptimizerState* state, LossAccumulator* acc, cudaStream_t stream);
 
-// For every stream i < n: next[i] = sample_token(logits[i, :], V, temperature,
-// sample_uniform(seed, first_stream + i, step)). logits [n, V], next [n].
-void sample_tokens(const float* logits, int n, int V, float temperature, std::uint64_t seed, std::uint32_t first_stream,
-                   std::uint32_t step, std::int32_t* next, cudaStream_t stream);
+// For every stream i < n: next[i] = sample_token(logits[i, :], V, c.temperature,
+// sample_uniform(sample_seed_of(c), c.first_stream + i, c.sample_step)) with c =
+// *constants (device memory, read when the kernel runs). logits [n, V], next [n].
+void sample_tokens(const float* logits, int n, int V, const StepConstants* constants, std::int32_t* next,
+                   cudaStream_t stream);
 
 // Our parameter block <-> cuDNN's weight space (cudnn_layout.hpp), every slot of the
 // device array slots [n_slots] in one launch; max_slot = the largest slot.size().

@@ -11,6 +11,7 @@
 #include "abc/batcher.hpp"
 #include "abc/cell_math.hpp"
 #include "abc/model.hpp"
+#include "abc/philox.hpp"
 
 namespace abc {
 namespace cuda {
@@ -78,11 +79,31 @@ struct ArenaPlan {
 ArenaPlan plan_arena(const ModelConfig& config, int max_batch, int max_seq);
 
 // --- Token ids on their way to the device ------------------------------------------------
-// One chunk's ids travel in one copy, packed as (offsets in int32 elements):
-//   inputs [rows] | targets [rows] | csr_offsets [V+1] | csr_rows [rows]
-// so the pinned staging buffer and the device region share this layout.
+
+// The numbers of one call that kernels read from device memory instead of taking them as
+// launch arguments, so a captured CUDA graph replays with each call's own values. They
+// travel with the token ids, at the head of the block.
+struct StepConstants {
+  U32x2 dropout_key;             // forward_backward: dropout_key(seed, step)
+  std::uint32_t sample_seed[2];  // sample_step: the seed, low word first
+  std::uint32_t first_stream;    // sample_step
+  std::uint32_t sample_step;     // sample_step: the draw's step
+  float temperature;             // sample_step
+  std::uint32_t unused;
+};
+static_assert(sizeof(StepConstants) % sizeof(std::int32_t) == 0, "StepConstants travels as int32 words");
+constexpr std::size_t kStepConstantInts = sizeof(StepConstants) / sizeof(std::int32_t);
+
+ABC_HD inline std::uint64_t sample_seed_of(const StepConstants& c) {
+  return static_cast<std::uint64_t>(c.sample_seed[0]) | static_cast<std::uint64_t>(c.sample_seed[1]) << 32;
+}
+
+// One call's ids travel in one copy, packed as (offsets in int32 elements):
+//   constants [kStepConstantInts] | inputs [rows] | targets [rows] | csr_offsets [V+1] | csr_rows [rows]
+// so the pinned staging buffer and the device region share this layout. A sampling step
+// copies only the constants and its inputs.
 struct TokenBlock {
-  std::size_t inputs = 0, targets = 0, csr_offsets = 0, csr_rows = 0;
+  std::size_t constants = 0, inputs = 0, targets = 0, csr_offsets = 0, csr_rows = 0;
   std::size_t ints = 0;  // total
 };
 TokenBlock token_block(std::size_t rows, int vocab);
