@@ -36,67 +36,15 @@ namespace {
 
 using abc_test::DeviceArray;
 using abc_test::random_floats;
+using abc_test::Tolerance;
+using abc_test::WorstTable;
 
 std::size_t sz(int n) { return static_cast<std::size_t>(n); }
 
 constexpr int kInput = 23;
 
-struct Tolerance {
-  double abs, rel;
-};
 constexpr Tolerance kOutputTol{1e-5, 1e-4};
 constexpr Tolerance kGradTol{1e-5, 2e-4};
-
-// Worst error seen for one quantity over a test's shapes.
-struct Worst {
-  double abs_err = 0, rel_err = 0;  // max |diff|, and max |diff| / M at that shape
-  double ratio = 0;                 // max |diff| / allowed: <= 1 passes
-  std::string shape;
-};
-
-class WorstTable {
- public:
-  // Records and checks one tensor pair.
-  void check(const std::string& quantity, const std::vector<float>& ours, const std::vector<float>& theirs,
-             Tolerance tol, const std::string& shape) {
-    ASSERT_EQ(ours.size(), theirs.size()) << quantity << " at " << shape;
-    double max_ref = 0, max_diff = 0;
-    std::size_t worst = 0;
-    for (std::size_t k = 0; k < ours.size(); ++k) {
-      max_ref = std::max(max_ref, std::fabs(static_cast<double>(theirs[k])));
-      const double d = std::fabs(static_cast<double>(ours[k]) - theirs[k]);
-      if (!(d <= max_diff)) {  // NaN counts as worst
-        max_diff = std::isnan(d) ? INFINITY : d;
-        worst = k;
-      }
-    }
-    const double allowed = tol.abs + tol.rel * max_ref;
-    Worst& w = table_[quantity];
-    if (!(max_diff / allowed <= w.ratio)) {
-      w.ratio = max_diff / allowed;
-      w.abs_err = max_diff;
-      w.rel_err = max_ref > 0 ? max_diff / max_ref : max_diff;
-      w.shape = shape;
-    }
-    EXPECT_LE(max_diff, allowed) << quantity << " at " << shape << ": worst element " << worst << ", ours "
-                                 << ours[worst] << ", cuDNN " << theirs[worst] << " (max |cuDNN| " << max_ref << ")";
-  }
-
-  std::string report(const std::string& title) const {
-    std::string out = "### " + title + "\n\n| quantity | worst max abs error | relative to max | of allowed | at |\n"
-                      "|---|---|---|---|---|\n";
-    char line[256];
-    for (const auto& [quantity, w] : table_) {
-      std::snprintf(line, sizeof line, "| %s | %.3g | %.3g | %.0f%% | %s |\n", quantity.c_str(), w.abs_err, w.rel_err,
-                    100 * w.ratio, w.shape.c_str());
-      out += line;
-    }
-    return out + "\n";
-  }
-
- private:
-  std::map<std::string, Worst> table_;
-};
 
 struct Case {
   abc::CellKind cell;
@@ -249,7 +197,7 @@ TEST_P(OursVsCudnn, ForwardAndBackwardOverTheShapeGrid) {
   const Case& k = GetParam();
   abc::cuda::CublasHandle cublas(nullptr);
   abc::cuda::CudnnHandle cudnn(nullptr);
-  WorstTable worst;
+  WorstTable worst("cuDNN");
   int shapes = 0;
   for (int H : {1, 100, 128, 257, 512}) {
     for (int B : {1, 3, 64}) {

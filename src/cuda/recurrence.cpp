@@ -1,9 +1,14 @@
 #include "abc/cuda/recurrence.hpp"
 
+#include <atomic>
 #include <cstddef>
+#include <cstdlib>
 
+#include "abc/cuda/check.hpp"
 #include "abc/cuda/gemm.hpp"
 #include "abc/cuda/ops.hpp"
+#include "abc/cuda/plan.hpp"
+#include "abc/error.hpp"
 
 namespace abc {
 namespace cuda {
@@ -11,10 +16,82 @@ namespace {
 
 std::size_t sz(int n) { return static_cast<std::size_t>(n); }
 
+// -1 until the first recurrence_path() reads ABC_RECURRENCE or set_recurrence_path sets it.
+std::atomic<int> g_path{-1};
+
+// The plan of `s` when it takes the persistent path; fits = false for the step loop.
+PersistentPlan choose_path(const RecurrenceShape& s) {
+  const RecurrencePath path = recurrence_path();
+  if (path == RecurrencePath::kStepLoop) return PersistentPlan{};
+  const PersistentDevice& device = persistent_device();
+  PersistentPlan plan = plan_persistent(s.cell, s.H, s.B, device);
+  if (path == RecurrencePath::kPersistent && !plan.fits) {
+    const std::string cell = cell_kind_name(s.cell);
+    std::string message = "the persistent recurrence (ABC_RECURRENCE=persistent) cannot run " + cell +
+                          " H=" + std::to_string(s.H) + ": it needs " + std::to_string(plan.needed) +
+                          " bytes of shared memory per block (fp32 w_rec and one batch row's state), the device "
+                          "allows " +
+                          std::to_string(device.smem_optin);
+    if (s.H > kPersistentMaxThreads) {
+      message += ", and it runs at most " + std::to_string(kPersistentMaxThreads) + " units";
+    }
+    throw Error(message + "; the largest " + cell + " H that fits is " +
+                std::to_string(persistent_max_hidden(s.cell, device)) + " (use ABC_RECURRENCE=auto or loop)");
+  }
+  return plan;
+}
+
 }  // namespace
+
+RecurrencePath parse_recurrence_path(const std::string& value) {
+  if (value == "auto") return RecurrencePath::kAuto;
+  if (value == "loop") return RecurrencePath::kStepLoop;
+  if (value == "persistent") return RecurrencePath::kPersistent;
+  throw Error("ABC_RECURRENCE: unknown recurrence path '" + value + "' (accepted: auto, loop, persistent)", kExitUsage);
+}
+
+void set_recurrence_path(RecurrencePath path) { g_path.store(static_cast<int>(path)); }
+
+RecurrencePath recurrence_path() {
+  int path = g_path.load();
+  if (path < 0) {
+    const char* env = std::getenv("ABC_RECURRENCE");
+    const RecurrencePath from_env = env ? parse_recurrence_path(env) : RecurrencePath::kAuto;
+    g_path.compare_exchange_strong(path, static_cast<int>(from_env));  // a concurrent set wins
+    path = g_path.load();
+  }
+  return static_cast<RecurrencePath>(path);
+}
+
+const PersistentDevice& persistent_device() {
+  static const PersistentDevice device = [] {
+    int dev = 0, optin = 0, per_sm = 0, sms = 0, threads = 0, blocks = 0;
+    ABC_CUDA_CHECK(cudaGetDevice(&dev));
+    ABC_CUDA_CHECK(cudaDeviceGetAttribute(&optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, dev));
+    ABC_CUDA_CHECK(cudaDeviceGetAttribute(&per_sm, cudaDevAttrMaxSharedMemoryPerMultiprocessor, dev));
+    ABC_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, dev));
+    ABC_CUDA_CHECK(cudaDeviceGetAttribute(&threads, cudaDevAttrMaxThreadsPerMultiProcessor, dev));
+    ABC_CUDA_CHECK(cudaDeviceGetAttribute(&blocks, cudaDevAttrMaxBlocksPerMultiprocessor, dev));
+    PersistentDevice d;
+    d.smem_optin = static_cast<std::size_t>(optin);
+    d.smem_per_sm = static_cast<std::size_t>(per_sm);
+    d.sm_count = sms;
+    d.threads_per_sm = threads;
+    d.blocks_per_sm = blocks;
+    return d;
+  }();
+  return device;
+}
+
+bool uses_persistent(const RecurrenceShape& s) { return choose_path(s).fits; }
 
 void recurrence_forward(cublasHandle_t cublas, const RecurrenceShape& s, const float* w_rec, float* z, float* h,
                         float* c, cudaStream_t stream) {
+  const PersistentPlan plan = choose_path(s);
+  if (plan.fits) {
+    persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, w_rec, z, h, c, stream);
+    return;
+  }
   const bool lstm = s.cell == CellKind::kLstm;
   const int GH = gate_count(s.cell) * s.H;
   const std::size_t BH = sz(s.B) * sz(s.H), BGH = sz(s.B) * sz(GH);
@@ -33,6 +110,11 @@ void recurrence_forward(cublasHandle_t cublas, const RecurrenceShape& s, const f
 void recurrence_backward(cublasHandle_t cublas, const RecurrenceShape& s, const float* w_rec, const float* z,
                          const float* h, const float* c, float* dy, float* dc, float* dz, float* dh0,
                          cudaStream_t stream) {
+  const PersistentPlan plan = choose_path(s);
+  if (plan.fits) {
+    persistent_recurrence_backward(s.cell, s.T, s.B, s.H, plan, w_rec, z, h, c, dy, dc, dz, dh0, stream);
+    return;
+  }
   const bool lstm = s.cell == CellKind::kLstm;
   const int GH = gate_count(s.cell) * s.H;
   const std::size_t BH = sz(s.B) * sz(s.H), BGH = sz(s.B) * sz(GH);

@@ -95,5 +95,20 @@ void cudnn_pack(const CudnnSlot* slots, int n_slots, std::size_t max_slot, const
 void cudnn_unpack(const CudnnSlot* slots, int n_slots, std::size_t max_slot, const float* theirs, float* ours,
                   cudaStream_t stream);
 
+// Persistent recurrence (kernels/persistent_recurrence.cu): all T steps of one layer in
+// one launch, with recurrence_forward / recurrence_backward's semantics (recurrence.hpp);
+// `plan` from plan_persistent(cell, H, B, ...) must fit (else abc::Error). Block k owns
+// batch rows [k * rows, k * rows + rows) for every step, with w_rec resident in shared
+// memory. T = 0 or B = 0: nothing.
+// Forward: w_rec [H, G*H]; z [T*B, G*H] in the input terms, out the activated gates (LSTM)
+// or the pre-activations (RNN); h, c [T+1, B, H] slot 0 in, slots 1..T out (c null: RNN).
+void persistent_recurrence_forward(CellKind cell, int T, int B, int H, const PersistentPlan& plan, const float* w_rec,
+                                   float* z, float* h, float* c, cudaStream_t stream);
+// Backward: z, h, c as the forward left them; dy [T, B, H] in, gains the recurrent terms;
+// dc [B, H] in d c_T, out d c_0 (LSTM; else null); dz [T*B, G*H] out; dh0 [B, H] out or null.
+void persistent_recurrence_backward(CellKind cell, int T, int B, int H, const PersistentPlan& plan, const float* w_rec,
+                                    const float* z, const float* h, const float* c, float* dy, float* dc, float* dz,
+                                    float* dh0, cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace abc

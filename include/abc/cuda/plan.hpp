@@ -143,5 +143,65 @@ ColumnMajorGemm column_major_gemm(bool trans_a, bool trans_b, int M, int N, int 
 std::string allocation_failure_message(std::size_t bytes, const std::string& what, const std::string& cuda_error,
                                        std::size_t free_bytes, std::size_t total_bytes);
 
+
+// --- The persistent recurrent kernels (kernels/persistent_recurrence.cu) -------------------
+// One launch runs all T steps of a layer: each block owns `rows` batch rows, keeps the
+// recurrent matrix and its rows' state in shared memory (fp32) and needs no other block.
+// Per-block dynamic shared memory, in floats (the kernels place their arrays with these
+// same functions, so the plan's byte counts are what the kernels index):
+//   forward:  w     [pad4(H), G*H]      rows >= H zero
+//             h     [2][rows][pad4(H)]  double-buffered state, pads zero
+//   backward: w^T   [pad4(G*H), odd(H)] rows >= G*H zero; odd row stride: the transposing
+//                                       load writes without bank conflicts
+//             dz    [2][rows][pad4(G*H)] double-buffered, pads zero
+// pad4 lets a thread read four values of the broadcast vector (h or dz) in one float4.
+ABC_HD inline int persistent_pad4(int n) { return (n + 3) / 4 * 4; }
+ABC_HD inline int persistent_odd(int n) { return n | 1; }
+// Offset of the second array (the state) in floats; both offsets are multiples of 4.
+ABC_HD inline int persistent_forward_state_offset(int G, int H) { return persistent_pad4(H) * G * H; }
+ABC_HD inline int persistent_backward_state_offset(int G, int H) { return persistent_pad4(G * H) * persistent_odd(H); }
+std::size_t persistent_forward_smem(CellKind cell, int H, int rows);   // bytes
+std::size_t persistent_backward_smem(CellKind cell, int H, int rows);  // bytes
+
+// What the plan needs to know of the device (recurrence.cpp queries it once).
+struct PersistentDevice {
+  std::size_t smem_optin = 0;   // cudaDevAttrMaxSharedMemoryPerBlockOptin (H100: 232448)
+  std::size_t smem_per_sm = 0;  // cudaDevAttrMaxSharedMemoryPerMultiprocessor (H100: 233472)
+  int sm_count = 0;             // cudaDevAttrMultiProcessorCount (H100 SXM: 132)
+  int threads_per_sm = 2048;    // cudaDevAttrMaxThreadsPerMultiProcessor
+  int blocks_per_sm = 32;       // cudaDevAttrMaxBlocksPerMultiprocessor
+};
+
+constexpr int kPersistentMaxRows = 4;  // batch rows per block: 1, 2 or 4
+// Threads per block = units per block: H <= 256 (its launch bound lets a thread keep its
+// 4 * rows accumulators and the prefetched inputs in registers; an fp32 w of a larger H
+// fits no current GPU's shared memory anyway: RNN H = 256 needs 256 KB).
+constexpr int kPersistentMaxThreads = 256;
+constexpr std::size_t kReservedSmemPerBlock = 1024;  // the runtime's share of each block (sm_80+)
+
+struct PersistentPlan {
+  bool fits = false;      // the weights and the state of one row fit, and H <= 256
+  int rows = 0;           // batch rows per block
+  int threads = 0;        // 32 * ceil(H / 32): thread j owns unit j of every row
+  int blocks = 0;         // ceil(B / rows)
+  std::size_t forward_smem = 0, backward_smem = 0;  // dynamic bytes per block at `rows`
+  std::size_t needed = 0;     // max of the two (at 1 row when it does not fit)
+  std::size_t available = 0;  // the device's opt-in limit per block
+};
+
+// Threads: one per hidden unit (all G gates of unit j, so the cell math needs no
+// exchange between threads and c stays in a register); the matrix product is then a
+// length-H (forward) or length-G*H (backward) loop per thread.
+// Rows per block (rows = 0: chosen): the smallest of 1, 2, 4 whose grid runs in one wave
+// (ceil(B / rows) blocks <= SMs * blocks per SM by shared memory, threads and the 32-block
+// limit), else the largest that fits. Each block re-reads all of w from shared memory
+// every step whatever its rows, so more rows per block cost little per step (the product
+// is bound by shared-memory bandwidth), while a second wave doubles the time; beyond 4
+// rows the 4 * rows accumulators per thread (LSTM) cost registers for nothing on an H100.
+// A forced `rows` (1, 2 or 4; for tests) that does not fit gives fits = false.
+PersistentPlan plan_persistent(CellKind cell, int H, int B, const PersistentDevice& device, int rows = 0);
+// The largest H for which plan_persistent fits (0 if none).
+int persistent_max_hidden(CellKind cell, const PersistentDevice& device);
+
 }  // namespace cuda
 }  // namespace abc

@@ -1,12 +1,20 @@
-// The time loop of one recurrent layer on our kernels: per step one cuBLAS GEMM for the
-// recurrent term of the whole batch and the fused pointwise kernel. The CUDA backend
-// and the cuDNN comparison suite both run it, so what the suite checks is what trains.
+// The time loop of one recurrent layer on our kernels, on one of two paths:
+//  - the step loop: per step one cuBLAS GEMM for the recurrent term of the whole batch
+//    and the fused pointwise kernel;
+//  - the persistent kernels (kernels/persistent_recurrence.cu): one launch for all T
+//    steps, w_rec resident in shared memory; for small H, where the step loop is bound by
+//    per-step launch latency (plan_persistent in plan.hpp says which H fit).
+// Both give the same results up to summation order. The CUDA backend and the cuDNN
+// comparison suite both run these functions, so what the suite checks is what trains.
 // All pointers are device memory; the calls only enqueue work on `stream` (the cuBLAS
 // handle must be bound to it).
 #pragma once
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
+#include <string>
+
+#include "abc/cuda/plan.hpp"
 #include "abc/model.hpp"
 
 namespace abc {
@@ -17,8 +25,29 @@ struct RecurrenceShape {
   int T = 0, B = 0, H = 0;
 };
 
+// Which path recurrence_forward / recurrence_backward take. Process-wide; the default is
+// read once from the environment variable ABC_RECURRENCE (auto | loop | persistent; unset:
+// auto) at the first use, and set_recurrence_path overrides it.
+//   kAuto:       persistent when the shape fits the device, else the step loop;
+//   kStepLoop:   always the step loop;
+//   kPersistent: always persistent; a shape that does not fit throws abc::Error.
+// The choice is made when the work is enqueued: a captured CUDA graph replays its path.
+enum class RecurrencePath { kAuto, kStepLoop, kPersistent };
+void set_recurrence_path(RecurrencePath path);
+// Throws abc::Error naming the accepted values when ABC_RECURRENCE holds another.
+RecurrencePath recurrence_path();
+// "auto" / "loop" / "persistent"; anything else throws abc::Error naming those.
+RecurrencePath parse_recurrence_path(const std::string& value);
+// Whether recurrence_forward / recurrence_backward run `s` on the persistent kernels under
+// the current path (the device's limits are queried once per process, on the device
+// current then). kPersistent and a shape that does not fit: abc::Error naming H and the
+// shared memory needed against the device's.
+bool uses_persistent(const RecurrenceShape& s);
+// The limits plan_persistent needs, of the device current at the first call (queried once).
+const PersistentDevice& persistent_device();
+
 // z [T*B, G*H]: in, each step's input term (input GEMM or table rows, bias included);
-// out, the activated gates (LSTM) or untouched (RNN).
+// out, the activated gates (LSTM) or the pre-activations, input + recurrent term (RNN).
 // h [T+1, B, H], c [T+1, B, H] (LSTM; else null): slot 0 in (the initial state), slots
 // 1..T out (slot t+1 = the state after step t). w_rec [H, G*H].
 void recurrence_forward(cublasHandle_t cublas, const RecurrenceShape& s, const float* w_rec, float* z, float* h,
