@@ -10,6 +10,10 @@ in order with the state carried. Same optimiser: Adam and clipping by global nor
 
   torch_reference.py train --hidden 100 --epochs 20 ...   loss per epoch, then a summary
   torch_reference.py bench --cell lstm --hidden 100 --batch 64 --seq 100
+  torch_reference.py bench --device cuda --sample-streams 64 ...   on the GPU (cuDNN on)
+
+bench prints one key=value line as abc_cuda_bench does (tools/bench_cpu.sh and
+tools/bench_gpu.sh parse it); --steps 0 leaves out training, --sample-chars 0 sampling.
 """
 import argparse
 import json
@@ -81,10 +85,10 @@ def split_tunes(ids):
     return tunes
 
 
-def evaluate(model, val_ids, batch, seq):
+def evaluate(model, val_ids, batch, seq, device):
     model.eval()
     batch = max(1, min(batch, len(val_ids) // 2))
-    data = streams(val_ids, batch)
+    data = streams(val_ids, batch).to(device)
     total, count, state = 0.0, 0, None
     with torch.no_grad():
         for start in range(0, data.size(0) - 1, seq):
@@ -106,14 +110,14 @@ def train(args):
     vocab = len(char_ids) + 2
     tunes = split_tunes(tokenize(train_text, char_ids))
     val_ids = tokenize(val_text, char_ids)
-    model = Model(args.cell, vocab, args.hidden, args.layers, args.dropout)
+    model = Model(args.cell, vocab, args.hidden, args.layers, args.dropout).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=args.lr)
     rng = random.Random(args.seed)
     history, start_all = [], time.time()
     for epoch in range(1, args.epochs + 1):
         order = list(range(len(tunes)))
         rng.shuffle(order)
-        data = streams([t for k in order for t in tunes[k]], args.batch)
+        data = streams([t for k in order for t in tunes[k]], args.batch).to(args.device)
         state, losses, t0 = None, [], time.time()
         steps = (data.size(0) - 1) // args.seq
         for s in range(steps):
@@ -128,7 +132,7 @@ def train(args):
             opt.step()
             losses.append(loss.item())
         seconds = time.time() - t0
-        val = evaluate(model, val_ids, args.batch, args.seq)
+        val = evaluate(model, val_ids, args.batch, args.seq, args.device)
         rate = steps * args.batch * args.seq / seconds
         history.append({"epoch": epoch, "train": sum(losses) / len(losses), "val": val, "chars_per_s": rate, "seconds": seconds})
         print(f"torch epoch {epoch}/{args.epochs}: train {history[-1]['train']:.4f}, val {val:.4f} nats/char, "
@@ -139,14 +143,18 @@ def train(args):
 
 def bench(args):
     torch.manual_seed(1)
+    cuda = args.device == "cuda"
+    # Timings on the GPU must wait for the queued kernels at both ends.
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
     text = open(args.train, encoding="latin-1").read()
     char_ids = build_vocab(text)
     vocab = len(char_ids) + 2
-    data = streams(tokenize(text, char_ids), args.batch)
-    model = Model(args.cell, vocab, args.hidden, 1, 0.1)
+    data = streams(tokenize(text, char_ids), args.batch).to(args.device)
+    model = Model(args.cell, vocab, args.hidden, 1, 0.1).to(args.device)
     opt = torch.optim.Adam(model.parameters(), lr=2e-3)
     steps_total = (data.size(0) - 1) // args.seq
     state, pos = None, 0
+    med = lambda v: sorted(v)[len(v) // 2]
 
     def step():
         nonlocal state, pos
@@ -162,29 +170,45 @@ def bench(args):
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
 
-    for _ in range(args.warmup):
-        step()
-    train_rates = []
-    for _ in range(args.repeats):
-        t0 = time.perf_counter()
-        for _ in range(args.steps):
+    line = f"cell={args.cell} hidden={args.hidden} batch={args.batch} seq={args.seq}"
+    if args.steps > 0:
+        for _ in range(args.warmup):
             step()
-        train_rates.append(args.steps * args.batch * args.seq / (time.perf_counter() - t0))
-
-    model.eval()
-    sample_rates = []
-    with torch.no_grad():
+        train_rates = []
         for _ in range(args.repeats):
-            token, state = torch.zeros(1, 1, dtype=torch.long), None
+            sync()
             t0 = time.perf_counter()
-            for _ in range(args.sample_chars):
-                logits, state = model(token, state)
-                probs = torch.softmax(logits[0, 0] / 0.8, dim=-1)
-                token = torch.multinomial(probs, 1).view(1, 1)
-            sample_rates.append(args.sample_chars / (time.perf_counter() - t0))
-    med = lambda v: sorted(v)[len(v) // 2]
-    print(f"cell={args.cell} hidden={args.hidden} batch={args.batch} seq={args.seq} "
-          f"train_chars_per_s={med(train_rates):.0f} sample_chars_per_s={med(sample_rates):.0f}")
+            for _ in range(args.steps):
+                step()
+            sync()
+            train_rates.append(args.steps * args.batch * args.seq / (time.perf_counter() - t0))
+        line += f" train_chars_per_s={med(train_rates):.0f}"
+
+    # Sampling: n streams, one character each per step; the drawn tokens stay on the
+    # device as the next inputs (PyTorch's best case: no copy to the host per step).
+    n = args.sample_streams
+    if args.sample_chars > 0:
+        model.eval()
+        sample_rates = []
+        with torch.no_grad():
+            def sample(count):
+                token, state = torch.zeros(1, n, dtype=torch.long, device=args.device), None
+                for _ in range(count):
+                    logits, state = model(token, state)
+                    probs = torch.softmax(logits[0] / 0.8, dim=-1)
+                    token = torch.multinomial(probs, 1).view(1, n)
+            if cuda:
+                sample(args.warmup)  # first calls pick cuDNN plans and allocate
+            for _ in range(args.repeats):
+                sync()
+                t0 = time.perf_counter()
+                sample(args.sample_chars)
+                sync()
+                sample_rates.append(n * args.sample_chars / (time.perf_counter() - t0))
+        line += f" sample_chars_per_s={med(sample_rates):.0f}"
+    if cuda or n != 1:
+        line += f" device={args.device} streams={n}"
+    print(line)
 
 
 def main():
@@ -204,10 +228,19 @@ def main():
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=5)
-    p.add_argument("--sample-chars", type=int, default=2000)
+    p.add_argument("--sample-chars", type=int, default=2000, help="sampling steps per repeat (0: no sampling)")
+    p.add_argument("--sample-streams", type=int, default=1, help="parallel sampling streams (bench)")
+    p.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     p.add_argument("--train", default=os.path.join(ROOT, "data/corpus/train.txt"))
     p.add_argument("--val", default=os.path.join(ROOT, "data/corpus/val.txt"))
     args = p.parse_args()
+    if args.sample_streams < 1:
+        p.error("--sample-streams must be at least 1")
+    if args.device == "cuda":
+        if not torch.cuda.is_available():
+            p.error("--device cuda: PyTorch sees no usable GPU (torch.cuda.is_available() is False); "
+                    "use --device cpu, or a CUDA build of PyTorch on a GPU machine")
+        torch.backends.cudnn.enabled = True  # nn.LSTM / nn.RNN run as cuDNN's RNN
     torch.set_num_threads(args.threads)
     (train if args.mode == "train" else bench)(args)
 

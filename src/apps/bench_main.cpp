@@ -1,43 +1,91 @@
-// abc_cuda_bench: training and sampling throughput of the CPU backend on the default
-// corpus (or synthetic tokens), for tools/bench_cpu.sh. Reports the median of
-// --repeats timed runs after --warmup untimed steps. Not a test: timings only.
+// abc_cuda_bench: training and sampling throughput of one backend on the default corpus,
+// for tools/bench_cpu.sh (--device cpu) and tools/bench_gpu.sh (--device cuda|cudnn).
+// Reports the median of --repeats timed runs after --warmup untimed steps. Not a test:
+// timings only.
+//
+// Every device runs through the Backend interface (make_backend), the calls the trainer
+// and the sampler make, so the CPU numbers are those of the CPU backend and a GPU's are
+// those of its backend:
+//  - training: forward_backward + optimizer_step per chunk from one TrainBatcher; every
+//    timed run ends with take_losses(), which waits for the device, so work a GPU
+//    backend only queued is counted.
+//  - sampling: --streams streams, one sample_step (which waits) per character of each;
+//    chars/s = streams * steps / s.
+//  - per recurrent step (GPU devices only): fwd_us_per_step = the time of one
+//    evaluate() on a training chunk (forward without dropout, loss summed, one wait) / T;
+//    bwd_us_per_step = (the time of one forward_backward + optimizer_step minus that) / T,
+//    i.e. backward through time plus the optimizer, spread over the chunk's T steps.
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <iostream>
+#include <memory>
+#include <vector>
 
+#include "abc/backend.hpp"
 #include "abc/batcher.hpp"
 #include "abc/cli.hpp"
 #include "abc/io.hpp"
-#include "abc/cpu_model.hpp"
-#include "abc/optimizer.hpp"
+#include "abc/model.hpp"
 #include "abc/paths.hpp"
-#include "abc/sampling_math.hpp"
 
 namespace {
 
 using Clock = std::chrono::steady_clock;
+
+// Seconds of each of `repeats` calls of `run`.
+template <class F>
+std::vector<double> time_runs(int repeats, F&& run) {
+  std::vector<double> seconds;
+  for (int r = 0; r < repeats; ++r) {
+    const auto t0 = Clock::now();
+    run();
+    seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+  }
+  return seconds;
+}
 
 double median(std::vector<double> v) {
   std::sort(v.begin(), v.end());
   return v[v.size() / 2];
 }
 
+// The median of work / seconds over the runs.
+double median_rate(double work, const std::vector<double>& seconds) {
+  std::vector<double> rates;
+  for (const double s : seconds) rates.push_back(work / s);
+  return median(rates);
+}
+
+// make_backend, with the device named in its error (a "cudnn" that this build lacks,
+// a GPU that is not usable): tools/bench_gpu.sh shows that line as the row's reason.
+std::unique_ptr<abc::Backend> open_backend(const std::string& device, const abc::ModelConfig& config, int max_batch,
+                                           int max_seq) {
+  try {
+    return abc::make_backend(device, config, abc::AdamConfig{}, max_batch, max_seq);
+  } catch (const abc::Error& e) {
+    throw abc::Error("--device " + device + ": " + e.what(), e.exit_code());
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"Measure CPU training and sampling throughput (characters per second)."};
+  CLI::App app{"Measure training and sampling throughput (characters per second) of a backend."};
   app.name("abc_cuda_bench");
-  std::string cell = "lstm";
-  int hidden = 100, batch = 64, seq = 100, steps = 20, warmup = 3, repeats = 5, sample_chars = 20000;
+  std::string cell = "lstm", device = "cpu";
+  int hidden = 100, batch = 64, seq = 100, steps = 20, warmup = 3, repeats = 5, sample_chars = 20000, streams = 1;
   std::string corpus = abc::default_corpus_dir() + "/train.txt";
+  app.add_option("--device", device, "Backend to measure")->check(CLI::IsMember({"cpu", "cuda", "cudnn"}))->capture_default_str();
   app.add_option("--cell", cell)->check(CLI::IsMember({"lstm", "rnn"}))->capture_default_str();
   app.add_option("--hidden", hidden)->check(CLI::Range(1, 8192))->capture_default_str();
   app.add_option("--batch", batch)->check(CLI::Range(1, 65536))->capture_default_str();
   app.add_option("--seq", seq)->check(CLI::Range(1, 100000))->capture_default_str();
-  app.add_option("--steps", steps, "Timed training steps per repeat")->check(CLI::Range(1, 100000))->capture_default_str();
+  app.add_option("--steps", steps, "Timed training steps per repeat (0: no training timing)")->check(CLI::Range(0, 100000))->capture_default_str();
   app.add_option("--warmup", warmup, "Untimed steps first")->check(CLI::Range(0, 100000))->capture_default_str();
   app.add_option("--repeats", repeats)->check(CLI::Range(1, 1000))->capture_default_str();
-  app.add_option("--sample-chars", sample_chars, "Characters per sampling repeat")->check(CLI::Range(1, 100000000))->capture_default_str();
+  app.add_option("--sample-chars", sample_chars, "Sampling steps per repeat, one character per stream each (0: no sampling)")->check(CLI::Range(0, 100000000))->capture_default_str();
+  app.add_option("--streams", streams, "Parallel sampling streams")->check(CLI::Range(1, 65536))->capture_default_str();
   app.add_option("--corpus", corpus, "Training text (<start>/<end> format)")->capture_default_str();
   return abc::run_cli(app, argc, argv, [&] {
     const std::string text = abc::read_file(corpus);
@@ -47,47 +95,79 @@ int main(int argc, char** argv) {
     config.vocab = vocab.size();
     config.hidden = hidden;
     config.dropout = 0.1f;
-    abc::CpuModel<float> model(config, batch, seq);
-    model.init_params(1);
-    abc::Adam<float> adam(model.num_params(), abc::AdamConfig{});
+    const bool gpu = device != "cpu";
+    const auto model = open_backend(device, config, batch, seq);
+    std::vector<float> params(model->num_params());
+    abc::init_param_block(model->layout(), 1, params.data());
+    model->upload_params(params.data());
+
     abc::TrainBatcher batcher(abc::split_token_tunes(vocab.encode(text)), batch, seq, 1);
     abc::Chunk chunk;
     std::uint64_t step = 0;
-    auto train_step = [&] {
+    auto next_chunk = [&] {
       if (!batcher.next(chunk)) {
         batcher.start_epoch(static_cast<int>(step));
         batcher.next(chunk);
       }
-      model.forward_backward(chunk, 1, step++);
-      adam.step(model.params(), model.grads());
     };
-    for (int i = 0; i < warmup; ++i) train_step();
-    std::vector<double> train_rates;
-    for (int r = 0; r < repeats; ++r) {
-      const auto t0 = Clock::now();
-      for (int i = 0; i < steps; ++i) train_step();
-      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      train_rates.push_back(static_cast<double>(steps) * batch * seq / s);
+    auto train_steps = [&](int n) {
+      for (int i = 0; i < n; ++i) {
+        next_chunk();
+        model->forward_backward(chunk, 1, step++);
+        model->optimizer_step();
+      }
+      if (model->take_losses().nonfinite) std::cerr << "abc_cuda_bench: warning: a non-finite loss or gradient norm\n";
+    };
+    double train_rate = 0, fwd_us = 0, bwd_us = 0;
+    if (steps > 0) {
+      train_steps(warmup);
+      const std::vector<double> train_s = time_runs(repeats, [&] { train_steps(steps); });
+      train_rate = median_rate(static_cast<double>(steps) * batch * seq, train_s);
+      if (gpu) {
+        // Forward alone on the last training chunk (full T: the batcher yields only full chunks).
+        model->evaluate(chunk);  // untimed: its first call may set things up
+        const std::vector<double> eval_s = time_runs(repeats, [&] {
+          for (int i = 0; i < steps; ++i) model->evaluate(chunk);
+        });
+        const double per_chunk_train = median(train_s) / steps, per_chunk_eval = median(eval_s) / steps;
+        fwd_us = per_chunk_eval / chunk.T * 1e6;
+        bwd_us = (per_chunk_train - per_chunk_eval) / chunk.T * 1e6;
+      }
     }
 
-    // Sampling: one stream, one character at a time, as abc_cuda_sample does.
-    abc::CpuModel<float> sampler(config, 1, 1);
-    std::copy(model.params(), model.params() + model.num_params(), sampler.params());
-    std::vector<float> logits(static_cast<std::size_t>(vocab.size()));
-    std::vector<double> sample_rates;
-    for (int r = 0; r < repeats; ++r) {
-      sampler.reset_state();
-      abc::TokenId token = abc::Vocab::kStart;
-      const auto t0 = Clock::now();
-      for (int i = 0; i < sample_chars; ++i) {
-        sampler.step_logits(&token, 1, logits.data());
-        token = abc::sample_token(logits.data(), vocab.size(), 0.8f, abc::sample_uniform(1, 0, static_cast<std::uint32_t>(i)));
-      }
-      const double s = std::chrono::duration<double>(Clock::now() - t0).count();
-      sample_rates.push_back(sample_chars / s);
+    // Sampling: its own backend sized for the streams, as abc_cuda_sample builds one.
+    double sample_rate = 0;
+    if (sample_chars > 0) {
+      const auto sampler = open_backend(device, config, streams, 1);
+      model->download_params(params.data());
+      sampler->upload_params(params.data());
+      std::vector<abc::TokenId> tokens(static_cast<std::size_t>(streams)), next(tokens.size());
+      std::uint32_t sample_step = 0;
+      auto sample_steps = [&](int n) {
+        for (int i = 0; i < n; ++i) {
+          sampler->sample_step(tokens.data(), streams, 0.8f, 1, 0, sample_step++, next.data());
+          tokens.swap(next);
+        }
+      };
+      std::fill(tokens.begin(), tokens.end(), abc::Vocab::kStart);
+      sampler->reset_state();
+      sample_steps(gpu ? warmup : 0);  // the first GPU steps pay for lazy setup
+      const std::vector<double> sample_s = time_runs(repeats, [&] {
+        std::fill(tokens.begin(), tokens.end(), abc::Vocab::kStart);
+        sampler->reset_state();
+        sample_step = 0;
+        sample_steps(sample_chars);
+      });
+      sample_rate = median_rate(static_cast<double>(streams) * sample_chars, sample_s);
     }
-    std::printf("cell=%s hidden=%d batch=%d seq=%d train_chars_per_s=%.0f sample_chars_per_s=%.0f\n", cell.c_str(),
-                hidden, batch, seq, median(train_rates), median(sample_rates));
+
+    // The CPU line stays as tools/bench_cpu.sh parses it; the keys after it are new.
+    std::printf("cell=%s hidden=%d batch=%d seq=%d", cell.c_str(), hidden, batch, seq);
+    if (steps > 0) std::printf(" train_chars_per_s=%.0f", train_rate);
+    if (sample_chars > 0) std::printf(" sample_chars_per_s=%.0f", sample_rate);
+    if (gpu || streams != 1) std::printf(" device=%s streams=%d", device.c_str(), streams);
+    if (gpu && steps > 0) std::printf(" fwd_us_per_step=%.2f bwd_us_per_step=%.2f", fwd_us, bwd_us);
+    std::printf("\n");
     return abc::kExitOk;
   });
 }
