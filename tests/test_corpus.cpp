@@ -137,7 +137,7 @@ TEST(Corpus, BadInputsAreClearErrorsNamingTheFile) {
 }
 
 TEST(Corpus, FolderSkipsUnreadableFilesAndCountsThem) {
-  const abc::Corpus c = abc::build_corpus({std::string(ABC_TEST_DATA_DIR)}, no_abc2midi());
+  const abc::Corpus c = abc::build_corpus({abc_test::data_dir()}, no_abc2midi());
   ASSERT_EQ(c.sources.size(), 1u);
   EXPECT_EQ(c.sources[0].dropped.at("unreadable file (empty or binary)"), 2);  // empty.abc, binary.abc
   EXPECT_GT(c.sources[0].kept, 5);

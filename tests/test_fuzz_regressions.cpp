@@ -13,7 +13,7 @@ namespace {
 
 std::vector<std::string> regression_files(const std::string& prefix) {
   std::vector<std::string> files;
-  for (const auto& e : std::filesystem::directory_iterator(std::string(ABC_TEST_DATA_DIR) + "/../fuzz/regressions")) {
+  for (const auto& e : std::filesystem::directory_iterator(abc_test::data_dir() + "/../fuzz/regressions")) {
     if (e.path().filename().string().rfind(prefix, 0) == 0) files.push_back(e.path().string());
   }
   return files;

@@ -2,6 +2,7 @@
 #pragma once
 #include <unistd.h>
 
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -9,7 +10,13 @@
 
 namespace abc_test {
 
-inline std::string data_path(const std::string& name) { return std::string(ABC_TEST_DATA_DIR) + "/" + name; }
+// tests/data: the source tree's, or $ABC_TEST_DATA_DIR where the suite runs elsewhere
+// (the GPU bundle carries its own copy).
+inline std::string data_dir() {
+  const char* dir = std::getenv("ABC_TEST_DATA_DIR");
+  return dir && *dir ? std::string(dir) : std::string(ABC_TEST_DATA_DIR);
+}
+inline std::string data_path(const std::string& name) { return data_dir() + "/" + name; }
 
 inline std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

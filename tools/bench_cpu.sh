@@ -49,8 +49,9 @@ import sys, re, pathlib
 path = pathlib.Path("BENCHMARKS.md")
 text = path.read_text() if path.exists() else "# Benchmarks\n"
 section = "## CPU: training and sampling, ours vs PyTorch\n\n" + sys.argv[1] + "\n\n" + sys.argv[2] + "\n"
-pattern = re.compile(r"## CPU: training and sampling, ours vs PyTorch\n.*?(?=\n## |\Z)", re.S)
-text = pattern.sub(section.rstrip("\n"), text) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
+# Replaces the header line and the table only: the notes under the table stay.
+pattern = re.compile(r"## CPU: training and sampling, ours vs PyTorch\n\n[^\n]*\n\n(?:\|[^\n]*\n?)+")
+text = pattern.sub(lambda _: section, text, count=1) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
 path.write_text(text)
 PY
   echo "bench_cpu.sh: wrote BENCHMARKS.md"

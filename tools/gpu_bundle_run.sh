@@ -59,6 +59,8 @@ echo "== bin/abc_cuda_device"
 
 # The data-reading programs default to the bundle's corpus.
 export ABC_CUDA_DATA=${ABC_CUDA_DATA:-$here/data}
+# The test suites read the bundle's copy of tests/data (bin/abc_tests runs the CPU suite).
+export ABC_TEST_DATA_DIR=${ABC_TEST_DATA_DIR:-$here/tests/data}
 rc=0
 if [[ $run_tests == 1 ]]; then
   echo "== bin/abc_gpu_tests (ABC_REQUIRE_GPU=1)"
