@@ -428,6 +428,26 @@ TEST(CudaBackend, GraphReplayEqualsPlainLaunches) {
   EXPECT_EQ(differ, 0u) << differ << " of " << plain.size() << " values differ between graph replay and plain launches";
 }
 
+// ABC_CUDA_TF32=1 lets the GEMMs over all T*B rows use TF32 tensor cores (10-bit
+// mantissa inputs, FP32 sums): their own tolerances, loss within 1e-3 relative and every
+// gradient tensor within 1e-2 of its largest value.
+TEST(CudaBackend, Tf32RowGemmsStayWithinTheirTolerance) {
+  ABC_SKIP_WITHOUT_GPU();
+  for (const abc::ModelConfig& config :
+       {abc::ModelConfig{abc::CellKind::kLstm, 97, 128, 2, 0.1f}, abc::ModelConfig{abc::CellKind::kRnn, 97, 256, 1, 0.0f}}) {
+    SCOPED_TRACE(std::string(abc::cell_kind_name(config.cell)) + " H=" + std::to_string(config.hidden));
+    setenv("ABC_CUDA_TF32", "1", 1);
+    Backends b = make_both(config, 64, 100, 4);
+    unsetenv("ABC_CUDA_TF32");
+    const abc::Chunk chunk = random_chunk(100, 64, config.vocab, 21);
+    b.cpu->forward_backward(chunk, 3, 1);
+    b.gpu->forward_backward(chunk, 3, 1);
+    expect_tensors_close(b.cpu->layout(), grads_of(*b.gpu), grads_of(*b.cpu), 1e-2, 1e-6, "TF32 gradient");
+    const double lc = b.cpu->take_losses().sum, lg = b.gpu->take_losses().sum;
+    EXPECT_NEAR(lg, lc, 1e-3 * lc);
+  }
+}
+
 TEST(CudaBackend, FactoryExplainsWhyWithoutAUsableGpu) {
   const abc::DeviceProbe probe = abc::probe_cuda_device();
   if (probe.usable) GTEST_SKIP() << "a GPU is usable here (" << probe.name << ")";

@@ -110,13 +110,13 @@ void abandon_capture(cudaStream_t stream) noexcept {
   (void)cudaGetLastError();  // a failed capture leaves a sticky-free error: clear it
 }
 
-CublasHandle::CublasHandle(cudaStream_t stream) {
+CublasHandle::CublasHandle(cudaStream_t stream, bool tf32) {
   workspace_ = DeviceMemory(kCublasWorkspaceBytes, "the cuBLAS workspace");
   ABC_CUBLAS_CHECK(cublasCreate(&handle_));
   try {
     ABC_CUBLAS_CHECK(cublasSetStream(handle_, stream));
     ABC_CUBLAS_CHECK(cublasSetWorkspace(handle_, workspace_.get(), workspace_.size()));
-    ABC_CUBLAS_CHECK(cublasSetMathMode(handle_, CUBLAS_DEFAULT_MATH));  // FP32: no TF32
+    ABC_CUBLAS_CHECK(cublasSetMathMode(handle_, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_DEFAULT_MATH));
     ABC_CUBLAS_CHECK(cublasSetPointerMode(handle_, CUBLAS_POINTER_MODE_HOST));
   } catch (...) {
     cublasDestroy(handle_);

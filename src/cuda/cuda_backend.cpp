@@ -71,6 +71,13 @@ bool graphs_enabled() {
   return v == nullptr || std::string(v) != "0";
 }
 
+// ABC_CUDA_TF32=1: the GEMMs over all T*B rows (input and output layers, weight
+// gradients) may use TF32 tensor cores; the recurrence stays FP32. Off by default.
+bool tf32_enabled() {
+  const char* v = std::getenv("ABC_CUDA_TF32");
+  return v != nullptr && std::string(v) == "1";
+}
+
 // Who runs the recurrent layers: our kernels, or cuDNN (the `cudnn` backend, a
 // developer and benchmark option: everything around the recurrence stays ours).
 enum class Recurrence { kOurs, kCudnn };
@@ -121,6 +128,7 @@ class CudaBackend final : public Backend {
         max_seq_(max_seq),
         plan_(cuda::plan_arena(config, max_batch, max_seq)),
         cublas_(stream_.get()),
+        cublas_rows_(stream_.get(), tf32_enabled()),
         block_(4 * layout_.total() * sizeof(float), "the parameters, gradients and Adam moments"),
         arena_(plan_.bytes, "the activations (their size grows with batch x seq x hidden)"),
         staging_(kStagingSlots * plan_.token_capacity * sizeof(std::int32_t), "token ids") {
@@ -291,9 +299,10 @@ class CudaBackend final : public Backend {
     ABC_CUDA_CHECK(cudaMemcpyAsync(dst, src, floats * sizeof(float), cudaMemcpyDeviceToDevice, stream()));
   }
 
+  // The GEMMs over all T*B rows (the recurrence has its own FP32 handle).
   void gemm(bool trans_a, bool trans_b, int M, int N, int K, const float* A, int lda, const float* B, int ldb,
             float beta, float* C, int ldc) const {
-    cuda::gemm_row_major(cublas_.get(), trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
+    cuda::gemm_row_major(cublas_rows_.get(), trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, beta, C, ldc);
   }
 
   // Packs the call's constants and ids (and, for a chunk, targets and the per-token row
@@ -518,7 +527,8 @@ class CudaBackend final : public Backend {
   int max_batch_, max_seq_;
   cuda::ArenaPlan plan_;
   cuda::Stream stream_;
-  cuda::CublasHandle cublas_;
+  cuda::CublasHandle cublas_;       // the recurrence's per-step GEMMs: always FP32
+  cuda::CublasHandle cublas_rows_;  // the GEMMs over all T*B rows (gemm()): TF32 if asked
   cuda::DeviceMemory block_;           // params | grads | adam m | adam v, [num_params] each
   cuda::DeviceMemory arena_;           // plan_
   cuda::PinnedMemory staging_;         // kStagingSlots slots of plan_.token_capacity int32

@@ -115,11 +115,11 @@ class GraphExec {
 template <class Enqueue>
 GraphExec capture_graph(cudaStream_t stream, Enqueue&& enqueue);
 
-// A cuBLAS handle bound to one stream, FP32 math (no TF32), with its own workspace so
-// cuBLAS allocates nothing while training.
+// A cuBLAS handle bound to one stream, FP32 math (TF32 tensor cores only when `tf32`),
+// with its own workspace so cuBLAS allocates nothing while training.
 class CublasHandle {
  public:
-  explicit CublasHandle(cudaStream_t stream);
+  explicit CublasHandle(cudaStream_t stream, bool tf32 = false);
   ~CublasHandle();
   CublasHandle(const CublasHandle&) = delete;
   CublasHandle& operator=(const CublasHandle&) = delete;
