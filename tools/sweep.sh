@@ -81,7 +81,8 @@ for spec in specs:
 table = ("| model | cell | H | dropout | final train | final val | best val | time | chars/s | "
          "20 samples: ended at <end> | abc2midi no error | X M L K fields | distinct | "
          "longest run shared with train (median chars) |\n|" + "---|" * 14 + "\n" + "\n".join(rows) + "\n")
-(out / "sweep.md").write_text(f"Losses in nats per character, {epochs} epochs each, default corpus.\n\n" + table)
+(out / "sweep.md").write_text(f"Losses in nats per character, {epochs} epochs each, default corpus; the samples are "
+                              "drawn at the default temperature.\n\n" + table)
 plot = ["set terminal pngcairo size 1000,600", f"set output '{out}/loss_curves.png'",
         "set xlabel 'epoch'", "set ylabel 'loss (nats/char)'", "set key outside right", "set grid",
         "plot " + ", \\\n  ".join(
