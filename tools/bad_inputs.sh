@@ -42,6 +42,8 @@ cases=(
   "abc_cuda_train --resume empty_dir|--resume on a folder without a run"
   "abc_cuda_train --resume run --hidden 50|--resume with a model flag"
   "abc_cuda_train --hidden 8 --device cuda --data $data/tunes.abc|--device cuda without a usable GPU"
+  "abc_cuda_train --hidden 8 --backend cudnn --data $data/tunes.abc|--backend cudnn without a usable GPU"
+  "abc_cuda_train --hidden 8 --device cpu --backend cudnn --data $data/tunes.abc|--backend cudnn on the CPU"
   "abc_cuda_sample --checkpoint missing.ckpt|a missing checkpoint"
   "abc_cuda_sample --checkpoint $data/tunes.abc|a file that is not a checkpoint"
   "abc_cuda_sample --checkpoint cut.ckpt|a truncated checkpoint"
