@@ -251,7 +251,9 @@ std::string backend_for(const std::string& device, const std::string& backend, c
                                                             kCpuFallback) == 0) {
       why.resize(why.size() - (sizeof kCpuFallback - 1));
     }
-    throw Error("--backend cudnn runs on a GPU, but " + why + ": drop --backend cudnn", kExitUsage);
+    // Contradictory flags are a usage error; a machine without a GPU is not.
+    throw Error("--backend cudnn runs on a GPU, but " + why + ": drop --backend cudnn",
+                notice.empty() ? kExitUsage : kExitRuntime);
   }
   return "cudnn";
 }
