@@ -26,7 +26,6 @@
 
 #include "abc/cuda/check.hpp"
 #include "abc/cuda/cudnn_rnn.hpp"
-#include "abc/cuda/gemm.hpp"
 #include "abc/cuda/ops.hpp"
 #include "abc/cuda/recurrence.hpp"
 #include "cuda_test_util.hpp"
@@ -59,8 +58,8 @@ struct Result {
   std::vector<float> y, hy, cy, dx, dhx, dcx, dparams;
 };
 
-// Our stack: per layer the input GEMM, recurrence_forward; backward mirrors the CUDA
-// backend's, plus the gradients into the input and the initial state.
+// Our stack, through the same functions the CUDA backend's layers above 0 call
+// (recurrence.hpp), plus the gradients into the stack's input and initial state.
 Result run_ours(const abc::ParamLayout& layout, int T, int B, const DeviceArray<float>& params,
                 const DeviceArray<float>& x, const DeviceArray<float>& h0, const DeviceArray<float>& c0,
                 const DeviceArray<float>& dy_top, abc::cuda::CublasHandle& cublas) {
@@ -71,10 +70,6 @@ Result run_ours(const abc::ParamLayout& layout, int T, int B, const DeviceArray<
   const float* p = params.get();
   const cudaStream_t s = nullptr;
   const abc::cuda::RecurrenceShape shape{cfg.cell, T, B, H};
-  auto gemm = [&](bool ta, bool tb, int M, int N, int K, const float* A, int lda, const float* Bm, int ldb, float beta,
-                  float* C, int ldc) {
-    abc::cuda::gemm_row_major(cublas.get(), ta, tb, M, N, K, 1.0f, A, lda, Bm, ldb, beta, C, ldc);
-  };
 
   std::vector<DeviceArray<float>> z, h, c;
   for (int l = 0; l < L; ++l) {
@@ -86,8 +81,8 @@ Result run_ours(const abc::ParamLayout& layout, int T, int B, const DeviceArray<
     const abc::LayerParams& lp = layout.layer(l);
     const float* in = l == 0 ? x.get() : h[sz(l - 1)].get() + BH;
     const int in_cols = lp.w_in.rows;
-    abc::cuda::bias_broadcast(p + lp.bias.offset, rows, GH, z[sz(l)].get(), s);
-    gemm(false, false, rows, GH, in_cols, in, in_cols, p + lp.w_in.offset, GH, 1.0f, z[sz(l)].get(), GH);
+    abc::cuda::dense_input_term(cublas.get(), rows, in_cols, GH, in, p + lp.w_in.offset, p + lp.bias.offset,
+                                z[sz(l)].get(), s);
     ABC_CUDA_CHECK(cudaMemcpy(h[sz(l)].get(), h0.get() + sz(l) * BH, BH * sizeof(float), cudaMemcpyDeviceToDevice));
     ABC_CUDA_CHECK(cudaMemcpy(c[sz(l)].get(), c0.get() + sz(l) * BH, BH * sizeof(float), cudaMemcpyDeviceToDevice));
     abc::cuda::recurrence_forward(cublas.get(), shape, p + lp.w_rec.offset, z[sz(l)].get(), h[sz(l)].get(),
@@ -117,12 +112,11 @@ Result run_ours(const abc::ParamLayout& layout, int T, int B, const DeviceArray<
                                    lstm ? c[sz(l)].get() : nullptr, dy.get(), dc.get(), dz.get(),
                                    dhx.get() + sz(l) * BH, s);
     if (lstm) ABC_CUDA_CHECK(cudaMemcpy(dcx.get() + sz(l) * BH, dc.get(), BH * sizeof(float), cudaMemcpyDeviceToDevice));
-    gemm(true, false, H, GH, rows, h[sz(l)].get(), H, dz.get(), GH, 0.0f, g + lp.w_rec.offset, GH);
-    abc::cuda::column_sum(dz.get(), rows, GH, g + lp.bias.offset, s);
-    gemm(true, false, in_cols, GH, rows, in, in_cols, dz.get(), GH, 0.0f, g + lp.w_in.offset, GH);
+    abc::cuda::recurrent_weight_grads(cublas.get(), shape, h[sz(l)].get(), dz.get(), g + lp.w_rec.offset,
+                                      g + lp.bias.offset, s);
     // d input of this layer: the layer below's dy, or the stack's dx.
-    gemm(false, true, rows, in_cols, GH, dz.get(), GH, p + lp.w_in.offset, GH, 0.0f, l == 0 ? dx.get() : dy.get(),
-         in_cols);
+    abc::cuda::dense_input_grads(cublas.get(), rows, in_cols, GH, in, p + lp.w_in.offset, dz.get(), g + lp.w_in.offset,
+                                 l == 0 ? dx.get() : dy.get(), s);
   }
   r.dx = dx.download();
   r.dhx = dhx.download();

@@ -456,8 +456,8 @@ class CudaBackend final : public Backend {
         if (l == 0) {
           cuda::embedding_gather(inputs, p + lp.w_in.offset, p + lp.bias.offset, rows, GH, z, stream());
         } else {
-          cuda::bias_broadcast(p + lp.bias.offset, rows, GH, z, stream());
-          gemm(false, false, rows, GH, H, x, H, p + lp.w_in.offset, GH, 1.0f, z, GH);
+          cuda::dense_input_term(cublas_rows_.get(), rows, H, GH, x, p + lp.w_in.offset, p + lp.bias.offset, z,
+                                 stream());
         }
         cuda::recurrence_forward(cublas_.get(), cuda::RecurrenceShape{cfg.cell, T, B, H}, p + lp.w_rec.offset, z, h, c,
                                  stream());
@@ -506,18 +506,19 @@ class CudaBackend final : public Backend {
       }
       // The gradient into the chunk's initial state is not needed (truncated BPTT).
       ABC_CUDA_CHECK(cudaMemsetAsync(dc, 0, BH * sizeof(float), stream()));
-      cuda::recurrence_backward(cublas_.get(), cuda::RecurrenceShape{cfg.cell, T, B, H}, p + lp.w_rec.offset,
-                                f(s.gates), h, c, dy, dc, dz, nullptr, stream());
+      const cuda::RecurrenceShape shape{cfg.cell, T, B, H};
+      cuda::recurrence_backward(cublas_.get(), shape, p + lp.w_rec.offset, f(s.gates), h, c, dy, dc, dz, nullptr,
+                                stream());
 
       // Weight gradients over all T*B rows; h slots 0..T-1 are each step's h_prev.
-      gemm(true, false, H, GH, rows, h, H, dz, GH, 0.0f, g + lp.w_rec.offset, GH);
-      cuda::column_sum(dz, rows, GH, g + lp.bias.offset, stream());
+      cuda::recurrent_weight_grads(cublas_rows_.get(), shape, h, dz, g + lp.w_rec.offset, g + lp.bias.offset,
+                                   stream());
       if (l == 0) {
         cuda::table_grad(dz, tokens.csr_offsets, tokens.csr_rows, V, GH, g + lp.w_in.offset, stream());
       } else {
-        const float* x = layer_output(l - 1, B, dropout);
-        gemm(true, false, H, GH, rows, x, H, dz, GH, 0.0f, g + lp.w_in.offset, GH);
-        gemm(false, true, rows, H, GH, dz, GH, p + lp.w_in.offset, GH, 0.0f, dy, H);  // the next layer's dy
+        // dx is the next layer's dy.
+        cuda::dense_input_grads(cublas_rows_.get(), rows, H, GH, layer_output(l - 1, B, dropout),
+                                p + lp.w_in.offset, dz, g + lp.w_in.offset, dy, stream());
       }
     }
   }
@@ -539,20 +540,26 @@ class CudaBackend final : public Backend {
   std::map<GraphKey, cuda::GraphExec> graphs_;
 };
 
+// `what` names the backend in the error when no GPU is usable.
+std::unique_ptr<Backend> start(const char* what, const ModelConfig& config, const AdamConfig& adam, int max_batch,
+                               int max_seq, Recurrence recurrence) {
+  const DeviceProbe probe = probe_cuda_device();
+  if (!probe.usable) {
+    throw Error(std::string("the ") + what + " backend cannot start: " + probe.reason + "; use --device cpu");
+  }
+  return std::make_unique<CudaBackend>(config, adam, max_batch, max_seq, recurrence);
+}
+
 }  // namespace
 
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
                                            int max_seq) {
-  const DeviceProbe probe = probe_cuda_device();
-  if (!probe.usable) throw Error("the CUDA backend cannot start: " + probe.reason + "; use --device cpu");
-  return std::make_unique<CudaBackend>(config, adam, max_batch, max_seq, Recurrence::kOurs);
+  return start("CUDA", config, adam, max_batch, max_seq, Recurrence::kOurs);
 }
 
 std::unique_ptr<Backend> make_cudnn_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
                                             int max_seq) {
-  const DeviceProbe probe = probe_cuda_device();
-  if (!probe.usable) throw Error("the cuDNN backend cannot start: " + probe.reason + "; use --device cpu");
-  return std::make_unique<CudaBackend>(config, adam, max_batch, max_seq, Recurrence::kCudnn);
+  return start("cuDNN", config, adam, max_batch, max_seq, Recurrence::kCudnn);
 }
 
 }  // namespace abc

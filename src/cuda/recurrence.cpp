@@ -135,5 +135,25 @@ void recurrence_backward(cublasHandle_t cublas, const RecurrenceShape& s, const 
   }
 }
 
+void dense_input_term(cublasHandle_t cublas, int rows, int in, int GH, const float* x, const float* w_in,
+                      const float* bias, float* z, cudaStream_t stream) {
+  bias_broadcast(bias, rows, GH, z, stream);
+  gemm_row_major(cublas, false, false, rows, GH, in, 1.0f, x, in, w_in, GH, 1.0f, z, GH);
+}
+
+void recurrent_weight_grads(cublasHandle_t cublas, const RecurrenceShape& s, const float* h, const float* dz,
+                            float* dw_rec, float* dbias, cudaStream_t stream) {
+  const int GH = gate_count(s.cell) * s.H, rows = s.T * s.B;
+  gemm_row_major(cublas, true, false, s.H, GH, rows, 1.0f, h, s.H, dz, GH, 0.0f, dw_rec, GH);
+  column_sum(dz, rows, GH, dbias, stream);
+}
+
+void dense_input_grads(cublasHandle_t cublas, int rows, int in, int GH, const float* x, const float* w_in,
+                       const float* dz, float* dw_in, float* dx, cudaStream_t stream) {
+  (void)stream;  // both are cuBLAS calls, on the handle's stream
+  gemm_row_major(cublas, true, false, in, GH, rows, 1.0f, x, in, dz, GH, 0.0f, dw_in, GH);
+  gemm_row_major(cublas, false, true, rows, in, GH, 1.0f, dz, GH, w_in, GH, 0.0f, dx, in);
+}
+
 }  // namespace cuda
 }  // namespace abc

@@ -62,5 +62,20 @@ void recurrence_backward(cublasHandle_t cublas, const RecurrenceShape& s, const 
                          const float* h, const float* c, float* dy, float* dc, float* dz, float* dh0,
                          cudaStream_t stream);
 
+// The GEMMs over all T*B rows around the time loop, for a layer whose input is dense
+// (layers above 0; layer 0 reads token-table rows instead). rows = T*B, GH = G*H.
+// Input term of every step: z = x @ w_in + bias. x [rows, in], w_in [in, GH], bias [GH],
+// z [rows, GH].
+void dense_input_term(cublasHandle_t cublas, int rows, int in, int GH, const float* x, const float* w_in,
+                      const float* bias, float* z, cudaStream_t stream);
+// Recurrent matrix and bias gradients from recurrence_backward's dz:
+// dw_rec = h[0..T-1]^T dz (slot t is step t's h_prev), dbias = column sums of dz.
+// h [T+1, B, H], dz [T*B, G*H], dw_rec [H, G*H], dbias [G*H].
+void recurrent_weight_grads(cublasHandle_t cublas, const RecurrenceShape& s, const float* h, const float* dz,
+                            float* dw_rec, float* dbias, cudaStream_t stream);
+// Through a dense input: dw_in = x^T dz [in, GH], dx = dz w_in^T [rows, in].
+void dense_input_grads(cublasHandle_t cublas, int rows, int in, int GH, const float* x, const float* w_in,
+                       const float* dz, float* dw_in, float* dx, cudaStream_t stream);
+
 }  // namespace cuda
 }  // namespace abc
