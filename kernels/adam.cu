@@ -21,7 +21,7 @@ namespace {
 
 // blockDim.x == kThreads.
 __global__ void sumsq_partials_kernel(const float* grads, std::size_t n, double* partials) {
-  __shared__ double shared[kThreads];
+  ABC_SHARED_ARRAY(double, shared, kThreads);
   double s = 0.0;
   for (std::size_t i = grid_start(); i < n; i += grid_stride()) {
     const double g = static_cast<double>(grads[i]);
@@ -34,7 +34,7 @@ __global__ void sumsq_partials_kernel(const float* grads, std::size_t n, double*
 // One block of kMaxNormBlocks threads; count <= kMaxNormBlocks.
 __global__ void adam_prepare_kernel(const double* partials, int count, AdamConfig config, OptimizerState* state,
                                     LossAccumulator* acc) {
-  __shared__ double shared[kMaxNormBlocks];
+  ABC_SHARED_ARRAY(double, shared, kMaxNormBlocks);
   const double mine = static_cast<int>(threadIdx.x) < count ? partials[threadIdx.x] : 0.0;
   const double sum = block_reduce(mine, shared, SumOp());
   if (threadIdx.x != 0) return;
@@ -70,12 +70,12 @@ __global__ void adam_update_kernel(float* params, float* m, float* v, const floa
 void adam_step(float* params, float* m, float* v, const float* grads, std::size_t n, const AdamConfig& config,
                double* partials, OptimizerState* state, LossAccumulator* acc, cudaStream_t stream) {
   const int blocks = norm_blocks(n);
-  sumsq_partials_kernel<<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(grads, n, partials);
+  launch_kernel(sumsq_partials_kernel, static_cast<unsigned>(blocks), kThreads, 0, stream, grads, n, partials);
   ABC_CUDA_CHECK_LAUNCH(sumsq_partials_kernel);
-  adam_prepare_kernel<<<1, kMaxNormBlocks, 0, stream>>>(partials, blocks, config, state, acc);
+  launch_kernel(adam_prepare_kernel, 1, kMaxNormBlocks, 0, stream, partials, blocks, config, state, acc);
   ABC_CUDA_CHECK_LAUNCH(adam_prepare_kernel);
   if (n == 0) return;
-  adam_update_kernel<<<grid_for(n), kThreads, 0, stream>>>(params, m, v, grads, n, state);
+  launch_kernel(adam_update_kernel, grid_for(n), kThreads, 0, stream, params, m, v, grads, n, state);
   ABC_CUDA_CHECK_LAUNCH(adam_update_kernel);
 }
 

@@ -19,8 +19,8 @@ __global__ void bias_broadcast_kernel(const float* bias, std::size_t rows, std::
 void bias_broadcast(const float* bias, int rows, int N, float* out, cudaStream_t stream) {
   const std::size_t n = static_cast<std::size_t>(rows) * static_cast<std::size_t>(N);
   if (n == 0) return;
-  bias_broadcast_kernel<<<grid_for(n), kThreads, 0, stream>>>(bias, static_cast<std::size_t>(rows),
-                                                              static_cast<std::size_t>(N), out);
+  launch_kernel(bias_broadcast_kernel, grid_for(n), kThreads, 0, stream, bias, static_cast<std::size_t>(rows),
+                static_cast<std::size_t>(N), out);
   ABC_CUDA_CHECK_LAUNCH(bias_broadcast_kernel);
 }
 

@@ -23,8 +23,8 @@ __global__ void column_sum_kernel(const float* m, std::size_t rows, std::size_t 
 void column_sum(const float* m, int rows, int N, float* sums, cudaStream_t stream) {
   if (N <= 0) return;
   const std::size_t cols = static_cast<std::size_t>(N);
-  column_sum_kernel<<<grid_for(cols), kThreads, 0, stream>>>(m, static_cast<std::size_t>(rows > 0 ? rows : 0), cols,
-                                                             sums);
+  launch_kernel(column_sum_kernel, grid_for(cols), kThreads, 0, stream, m,
+                static_cast<std::size_t>(rows > 0 ? rows : 0), cols, sums);
   ABC_CUDA_CHECK_LAUNCH(column_sum_kernel);
 }
 

@@ -34,7 +34,7 @@ void launch(const CudnnSlot* slots, int n_slots, std::size_t max_slot, const flo
             cudaStream_t stream) {
   if (n_slots <= 0 || max_slot == 0) return;
   const dim3 grid(std::min(grid_for(max_slot), 1024u), static_cast<unsigned>(n_slots));
-  cudnn_pack_kernel<kUnpack><<<grid, kThreads, 0, stream>>>(slots, src, dst);
+  launch_kernel(cudnn_pack_kernel<kUnpack>, grid, kThreads, 0, stream, slots, src, dst);
   ABC_CUDA_CHECK_LAUNCH(cudnn_pack_kernel);
 }
 

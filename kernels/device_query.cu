@@ -5,6 +5,7 @@
 #include <string>
 
 #include "abc/device_probe.hpp"
+#include "kernel_util.cuh"
 
 namespace abc {
 namespace cuda {
@@ -12,9 +13,7 @@ namespace {
 
 __global__ void write_marker(int* out) { *out = 0x0abc; }
 
-std::string describe(cudaError_t err) {
-  return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err);
-}
+std::string describe(cudaError_t err) { return std::string(cudaGetErrorName(err)) + ": " + cudaGetErrorString(err); }
 
 }  // namespace
 
@@ -38,7 +37,7 @@ DeviceProbe probe_device() {
   int* marker = nullptr;
   int value = 0;
   if ((err = cudaMalloc(&marker, sizeof(int))) == cudaSuccess) {
-    write_marker<<<1, 1>>>(marker);
+    launch_kernel(write_marker, 1, 1, 0, nullptr, marker);
     err = cudaGetLastError();
     if (err == cudaSuccess) err = cudaMemcpy(&value, marker, sizeof(int), cudaMemcpyDeviceToHost);
     cudaFree(marker);

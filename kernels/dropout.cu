@@ -39,15 +39,14 @@ void dropout_forward(const float* h, float* mask, float* dropped, int T, int B, 
                      float p, cudaStream_t stream) {
   const std::size_t n = static_cast<std::size_t>(T) * static_cast<std::size_t>(B) * static_cast<std::size_t>(H);
   if (n == 0) return;
-  dropout_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(h, mask, dropped, static_cast<std::size_t>(T),
-                                                               static_cast<std::size_t>(B), static_cast<std::size_t>(H),
-                                                               layer, key, p);
+  launch_kernel(dropout_forward_kernel, grid_for(n), kThreads, 0, stream, h, mask, dropped, static_cast<std::size_t>(T),
+                static_cast<std::size_t>(B), static_cast<std::size_t>(H), layer, key, p);
   ABC_CUDA_CHECK_LAUNCH(dropout_forward_kernel);
 }
 
 void dropout_backward(const float* mask, float* dy, std::size_t n, cudaStream_t stream) {
   if (n == 0) return;
-  dropout_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(mask, dy, n);
+  launch_kernel(dropout_backward_kernel, grid_for(n), kThreads, 0, stream, mask, dy, n);
   ABC_CUDA_CHECK_LAUNCH(dropout_backward_kernel);
 }
 

@@ -24,8 +24,8 @@ void embedding_gather(const std::int32_t* tokens, const float* table, const floa
                       cudaStream_t stream) {
   const std::size_t n = static_cast<std::size_t>(rows) * static_cast<std::size_t>(N);
   if (n == 0) return;
-  embedding_gather_kernel<<<grid_for(n), kThreads, 0, stream>>>(tokens, table, bias, static_cast<std::size_t>(rows),
-                                                                static_cast<std::size_t>(N), z);
+  launch_kernel(embedding_gather_kernel, grid_for(n), kThreads, 0, stream, tokens, table, bias,
+                static_cast<std::size_t>(rows), static_cast<std::size_t>(N), z);
   ABC_CUDA_CHECK_LAUNCH(embedding_gather_kernel);
 }
 

@@ -54,8 +54,8 @@ __global__ void lstm_backward_kernel(const float* gates, const float* c_prev, co
 void lstm_pointwise_forward(float* z, const float* c_prev, float* c, float* h, int B, int H, cudaStream_t stream) {
   const std::size_t n = static_cast<std::size_t>(B) * static_cast<std::size_t>(H);
   if (n == 0) return;
-  lstm_forward_kernel<<<grid_for(n), kThreads, 0, stream>>>(z, c_prev, c, h, static_cast<std::size_t>(B),
-                                                            static_cast<std::size_t>(H));
+  launch_kernel(lstm_forward_kernel, grid_for(n), kThreads, 0, stream, z, c_prev, c, h, static_cast<std::size_t>(B),
+                static_cast<std::size_t>(H));
   ABC_CUDA_CHECK_LAUNCH(lstm_forward_kernel);
 }
 
@@ -63,8 +63,8 @@ void lstm_pointwise_backward(const float* gates, const float* c_prev, const floa
                              float* dz, int B, int H, cudaStream_t stream) {
   const std::size_t n = static_cast<std::size_t>(B) * static_cast<std::size_t>(H);
   if (n == 0) return;
-  lstm_backward_kernel<<<grid_for(n), kThreads, 0, stream>>>(gates, c_prev, c, dh, dc, dz, static_cast<std::size_t>(B),
-                                                             static_cast<std::size_t>(H));
+  launch_kernel(lstm_backward_kernel, grid_for(n), kThreads, 0, stream, gates, c_prev, c, dh, dc, dz,
+                static_cast<std::size_t>(B), static_cast<std::size_t>(H));
   ABC_CUDA_CHECK_LAUNCH(lstm_backward_kernel);
 }
 

@@ -21,8 +21,8 @@ __global__ void one_hot_kernel(const std::int32_t* tokens, std::size_t rows, std
 void one_hot(const std::int32_t* tokens, int rows, int V, float* out, cudaStream_t stream) {
   const std::size_t n = static_cast<std::size_t>(rows) * static_cast<std::size_t>(V);
   if (n == 0) return;
-  one_hot_kernel<<<grid_for(n), kThreads, 0, stream>>>(tokens, static_cast<std::size_t>(rows),
-                                                       static_cast<std::size_t>(V), out);
+  launch_kernel(one_hot_kernel, grid_for(n), kThreads, 0, stream, tokens, static_cast<std::size_t>(rows),
+                static_cast<std::size_t>(V), out);
   ABC_CUDA_CHECK_LAUNCH(one_hot_kernel);
 }
 

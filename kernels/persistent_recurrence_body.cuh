@@ -17,26 +17,17 @@
 // The inputs of the next step are loaded while this one computes; sums run in ascending k
 // (or col) with fmaf, so they differ from cuBLAS's only in rounding order.
 //
-// This header is the device code only (the launchers are in persistent_recurrence.cu). It
-// also compiles as host C++: tests/test_persistent_emulation.cpp defines a small fake CUDA
-// environment (threadIdx, blockIdx, blockDim, float4, __syncthreads, the qualifiers) before
-// including it and runs each CUDA thread of a block as a host thread, so the CPU suite
-// checks these kernels' indexing and barriers without a GPU.
+// This header is the device code only (the launchers are in persistent_recurrence.cu).
 #pragma once
 #include <cstddef>
 
 #include "abc/cell_math.hpp"
 #include "abc/cuda/plan.hpp"
-
-// Declares the block's dynamic shared memory as an array of float4 called `name`. The host
-// emulation defines it beforehand as a pointer to its own per-block buffer.
-#ifndef ABC_PERSISTENT_SHARED
-#define ABC_PERSISTENT_SHARED(name) extern __shared__ float4 name[]
-#endif
+#include "kernel_util.cuh"
 
 namespace abc {
 namespace cuda {
-namespace {  // internal linkage: included by persistent_recurrence.cu and the emulation test only
+namespace {
 
 // Row-major [rows, cols] offset in size_t: T * B * G * H can pass 2^31.
 __device__ inline std::size_t at(std::size_t row, int cols, int col) {
@@ -76,7 +67,7 @@ __global__ void __launch_bounds__(kPersistentMaxThreads)
     persistent_forward_kernel(const float* __restrict__ w_rec, float* __restrict__ z, float* __restrict__ h,
                               float* __restrict__ c, int T, int B, int H) {
   constexpr int G = kLstm ? 4 : 1;
-  ABC_PERSISTENT_SHARED(smem4);
+  ABC_DYNAMIC_SHARED(float4, smem4);
   float* const w_s = reinterpret_cast<float*>(smem4);              // [Kp, GH]
   float* const h_s = w_s + persistent_forward_state_offset(G, H);  // [2][R][Kp]
   const int GH = G * H, Kp = persistent_pad4(H);
@@ -190,7 +181,7 @@ __global__ void __launch_bounds__(kPersistentMaxThreads)
                                float* __restrict__ dc, float* __restrict__ dz, float* __restrict__ dh0, int T, int B,
                                int H) {
   constexpr int G = kLstm ? 4 : 1;
-  ABC_PERSISTENT_SHARED(smem4);
+  ABC_DYNAMIC_SHARED(float4, smem4);
   float* const wt_s = reinterpret_cast<float*>(smem4);                // [Kp, Hs]: w^T
   float* const dz_s = wt_s + persistent_backward_state_offset(G, H);  // [2][R][Kp]
   const int GH = G * H, Kp = persistent_pad4(GH), Hs = persistent_odd(H);

@@ -24,14 +24,14 @@ __global__ void rnn_backward_kernel(const float* h, const float* dh, float* dz, 
 void rnn_pointwise_forward(const float* z, float* h, int n, cudaStream_t stream) {
   if (n <= 0) return;
   const std::size_t count = static_cast<std::size_t>(n);
-  rnn_forward_kernel<<<grid_for(count), kThreads, 0, stream>>>(z, h, count);
+  launch_kernel(rnn_forward_kernel, grid_for(count), kThreads, 0, stream, z, h, count);
   ABC_CUDA_CHECK_LAUNCH(rnn_forward_kernel);
 }
 
 void rnn_pointwise_backward(const float* h, const float* dh, float* dz, int n, cudaStream_t stream) {
   if (n <= 0) return;
   const std::size_t count = static_cast<std::size_t>(n);
-  rnn_backward_kernel<<<grid_for(count), kThreads, 0, stream>>>(h, dh, dz, count);
+  launch_kernel(rnn_backward_kernel, grid_for(count), kThreads, 0, stream, h, dh, dz, count);
   ABC_CUDA_CHECK_LAUNCH(rnn_backward_kernel);
 }
 

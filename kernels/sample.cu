@@ -7,6 +7,7 @@
 #include "abc/cuda/check.hpp"
 #include "abc/cuda/ops.hpp"
 #include "abc/sampling_math.hpp"
+#include "kernel_util.cuh"
 
 namespace abc {
 namespace cuda {
@@ -28,7 +29,7 @@ void sample_tokens(const float* logits, int n, int V, const StepConstants* const
                    cudaStream_t stream) {
   if (n <= 0) return;
   const unsigned blocks = static_cast<unsigned>((n + kSampleThreads - 1) / kSampleThreads);
-  sample_kernel<<<blocks, kSampleThreads, 0, stream>>>(logits, n, V, constants, next);
+  launch_kernel(sample_kernel, blocks, kSampleThreads, 0, stream, logits, n, V, constants, next);
   ABC_CUDA_CHECK_LAUNCH(sample_kernel);
 }
 

@@ -20,7 +20,7 @@ constexpr int kReduceThreads = 256;
 // blockDim.x: a power of two <= kMaxRowThreads.
 __global__ void softmax_xent_kernel(float* logits, const std::int32_t* targets, int V, bool write_grad,
                                     float grad_scale, float* row_loss) {
-  __shared__ float shared[kMaxRowThreads];
+  ABC_SHARED_ARRAY(float, shared, kMaxRowThreads);
   const std::size_t r = blockIdx.x;
   float* z = logits + r * static_cast<std::size_t>(V);
   const int target = targets[r];
@@ -44,7 +44,7 @@ __global__ void softmax_xent_kernel(float* logits, const std::int32_t* targets, 
 
 // One block of kReduceThreads.
 __global__ void reduce_losses_kernel(const float* row_loss, std::size_t rows, LossMode mode, LossAccumulator* acc) {
-  __shared__ double shared[kReduceThreads];
+  ABC_SHARED_ARRAY(double, shared, kReduceThreads);
   double s = 0.0;
   for (std::size_t r = threadIdx.x; r < rows; r += blockDim.x) s += static_cast<double>(row_loss[r]);
   s = block_reduce(s, shared, SumOp());
@@ -66,10 +66,12 @@ void softmax_xent(float* logits, const std::int32_t* targets, int rows, int V, L
   if (rows <= 0 || V <= 0) return;
   const bool train = mode == LossMode::kTrainMean;
   const float grad_scale = 1.0f / static_cast<float>(rows);
-  softmax_xent_kernel<<<static_cast<unsigned>(rows), pow2_threads(static_cast<std::size_t>(V), kMaxRowThreads), 0,
-                        stream>>>(logits, targets, V, train, grad_scale, row_loss);
+  launch_kernel(softmax_xent_kernel, static_cast<unsigned>(rows),
+                pow2_threads(static_cast<std::size_t>(V), kMaxRowThreads), 0, stream, logits, targets, V, train,
+                grad_scale, row_loss);
   ABC_CUDA_CHECK_LAUNCH(softmax_xent_kernel);
-  reduce_losses_kernel<<<1, kReduceThreads, 0, stream>>>(row_loss, static_cast<std::size_t>(rows), mode, acc);
+  launch_kernel(reduce_losses_kernel, 1, kReduceThreads, 0, stream, row_loss, static_cast<std::size_t>(rows), mode,
+                acc);
   ABC_CUDA_CHECK_LAUNCH(reduce_losses_kernel);
 }
 

@@ -30,7 +30,8 @@ void table_grad(const float* dz, const std::int32_t* csr_offsets, const std::int
                 float* grad, cudaStream_t stream) {
   if (V <= 0 || N <= 0) return;
   const unsigned blocks = static_cast<unsigned>(V) < kMaxGrid ? static_cast<unsigned>(V) : kMaxGrid;
-  table_grad_kernel<<<blocks, kThreads, 0, stream>>>(dz, csr_offsets, csr_rows, V, static_cast<std::size_t>(N), grad);
+  launch_kernel(table_grad_kernel, blocks, kThreads, 0, stream, dz, csr_offsets, csr_rows, V,
+                static_cast<std::size_t>(N), grad);
   ABC_CUDA_CHECK_LAUNCH(table_grad_kernel);
 }
 

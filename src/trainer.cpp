@@ -229,13 +229,8 @@ std::string resolve_device(const std::string& requested, std::string* notice) {
   if (requested != "auto" && requested != "cuda") {
     throw Error("--device must be auto, cpu or cuda (got '" + requested + "')", kExitUsage);
   }
-  DeviceProbe probe = probe_cuda_device();
-#ifndef ABC_HAVE_CUDA_BACKEND
-  if (probe.usable) {
-    probe.usable = false;
-    probe.reason = "GPU " + probe.name + " found, but this build has no CUDA backend";
-  }
-#endif
+  // Usable only in a build with the CUDA backend (device_probe.cpp).
+  const DeviceProbe probe = probe_cuda_device();
   if (probe.usable) return "cuda";
   if (requested == "cuda") throw Error("--device cuda: " + probe.reason + "; use --device cpu or auto");
   if (notice) *notice = probe.reason + kCpuFallback;

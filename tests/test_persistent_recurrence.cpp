@@ -126,6 +126,7 @@ Outputs run(RecurrencePath path, const RecurrenceShape& s, const Inputs& in, con
             bool with_dh0 = true) {
   const PathGuard guard(path);
   const bool lstm = s.cell == CellKind::kLstm;
+  abc::cuda::prepare_recurrence(s.cell, s.H);  // as the CUDA backend does at construction
   Buffers b(s, in);
   abc::cuda::recurrence_forward(cublas.get(), s, b.w.get(), b.z.get(), b.h.get(), lstm ? b.c.get() : nullptr, nullptr);
   abc::cuda::recurrence_backward(cublas.get(), s, b.w.get(), b.z.get(), b.h.get(), lstm ? b.c.get() : nullptr,
@@ -137,6 +138,7 @@ Outputs run(RecurrencePath path, const RecurrenceShape& s, const Inputs& in, con
 // The same through the persistent launchers with a given plan (rows forced by the test).
 Outputs run_launchers(const abc::cuda::PersistentPlan& plan, const RecurrenceShape& s, const Inputs& in) {
   const bool lstm = s.cell == CellKind::kLstm;
+  abc::cuda::prepare_recurrence(s.cell, s.H);
   Buffers b(s, in);
   abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, b.w.get(), b.z.get(), b.h.get(),
                                            lstm ? b.c.get() : nullptr, nullptr);

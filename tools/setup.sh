@@ -10,6 +10,7 @@ packages=(
   zlib1g-dev                # checkpoint checksums
   nlohmann-json3-dev        # JSON reports
   googletest libgtest-dev   # tests
+  libboost-context-dev      # tests: the CUDA emulation runs each CUDA thread as a fiber
   abcmidi                   # abc2midi: the corpus playability filter, MIDI files
   abcm2ps                   # sheet music (SVG)
   fluidsynth fluid-soundfont-gm  # audio from MIDI

@@ -137,10 +137,10 @@ class CudaBackend final : public Backend {
     if (recurrence == Recurrence::kCudnn) cudnn_ = make_cudnn_layers();
     // cuDNN re-describes its data (and may wait) when the shape changes: not capturable.
     use_graphs_ = graphs_enabled() && !cudnn_;
-    // The recurrence path (ABC_RECURRENCE) and the device limits it is planned with are
-    // read once, here: a bad value is reported now, and no query runs inside a capture.
-    (void)cuda::recurrence_path();
-    (void)cuda::persistent_device();
+    // The recurrence path (ABC_RECURRENCE), the device limits it is planned with and the
+    // persistent kernels' shared memory limit are settled once, here: a bad value is
+    // reported now, and nothing is queried or set inside a capture.
+    cuda::prepare_recurrence(config.cell, config.hidden);
     stream_.synchronize();
   }
 

@@ -83,6 +83,11 @@ const PersistentDevice& persistent_device() {
   return device;
 }
 
+void prepare_recurrence(CellKind cell, int H) {
+  (void)recurrence_path();
+  persistent_recurrence_prepare(cell, H, persistent_device().smem_optin);
+}
+
 bool uses_persistent(const RecurrenceShape& s) { return choose_path(s).fits; }
 
 void recurrence_forward(cublasHandle_t cublas, const RecurrenceShape& s, const float* w_rec, float* z, float* h,

@@ -95,6 +95,14 @@ void cudnn_pack(const CudnnSlot* slots, int n_slots, std::size_t max_slot, const
 void cudnn_unpack(const CudnnSlot* slots, int n_slots, std::size_t max_slot, const float* theirs, float* ours,
                   cudaStream_t stream);
 
+// Raises the persistent kernels' dynamic shared memory limit
+// (cudaFuncAttributeMaxDynamicSharedMemorySize, a property of the kernel) to what each
+// rows-per-block variant needs at hidden size H, for the variants within smem_optin; never
+// lowers it. Call before the first launch and before any graph capture (the CUDA backend
+// does, at construction): the launchers do not set it, so a replayed graph launches under
+// the limit set here. A launch above 48 KB that was not prepared throws abc::Error.
+void persistent_recurrence_prepare(CellKind cell, int H, std::size_t smem_optin);
+
 // Persistent recurrence (kernels/persistent_recurrence.cu): all T steps of one layer in
 // one launch, with recurrence_forward / recurrence_backward's semantics (recurrence.hpp);
 // `plan` from plan_persistent(cell, H, B, ...) must fit (else abc::Error). Block k owns

@@ -177,6 +177,7 @@ constexpr int kPersistentMaxRows = 4;  // batch rows per block: 1, 2 or 4
 // 4 * rows accumulators and the prefetched inputs in registers; an fp32 w of a larger H
 // fits no current GPU's shared memory anyway: RNN H = 256 needs 256 KB).
 constexpr int kPersistentMaxThreads = 256;
+constexpr std::size_t kDefaultDynamicSmem = 48 * 1024;  // a kernel's limit until raised
 constexpr std::size_t kReservedSmemPerBlock = 1024;  // the runtime's share of each block (sm_80+)
 
 struct PersistentPlan {

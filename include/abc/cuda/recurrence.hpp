@@ -45,6 +45,10 @@ RecurrencePath parse_recurrence_path(const std::string& value);
 bool uses_persistent(const RecurrenceShape& s);
 // The limits plan_persistent needs, of the device current at the first call (queried once).
 const PersistentDevice& persistent_device();
+// Readies both paths for layers of `cell` with H units, once, before any launch or graph
+// capture: reads the path (a bad ABC_RECURRENCE throws here) and the device's limits, and
+// raises the persistent kernels' shared memory limit for H (persistent_recurrence_prepare).
+void prepare_recurrence(CellKind cell, int H);
 
 // z [T*B, G*H]: in, each step's input term (input GEMM or table rows, bias included);
 // out, the activated gates (LSTM) or the pre-activations, input + recurrent term (RNN).
