@@ -2,6 +2,7 @@
 // space are made once; a call with a new (T, B) only re-describes the data.
 #include "abc/cuda/cudnn_rnn.hpp"
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -96,13 +97,25 @@ void CudnnRnn::set_shape(int T, int B) {
                                  cudaMemcpyHostToDevice, stream));
   ABC_CUDA_CHECK(cudaStreamSynchronize(stream));  // `lengths` dies here
 
+  // forward() runs in training mode (training steps) and in inference mode (evaluation,
+  // sampling), with one workspace: size it for the larger need of the two.
+  std::size_t train_work = 0, infer_work = 0, infer_reserve = 0;
   ABC_CUDNN_CHECK(
-      cudnnGetRNNTempSpaceSizes(handle_, rnn_, CUDNN_FWD_MODE_TRAINING, x_desc_, &work_bytes_, &reserve_bytes_));
+      cudnnGetRNNTempSpaceSizes(handle_, rnn_, CUDNN_FWD_MODE_TRAINING, x_desc_, &train_work, &reserve_bytes_));
+  ABC_CUDNN_CHECK(
+      cudnnGetRNNTempSpaceSizes(handle_, rnn_, CUDNN_FWD_MODE_INFERENCE, x_desc_, &infer_work, &infer_reserve));
+  work_bytes_ = std::max(train_work, infer_work);
   // Sized at construction for the largest shape; grow only if cuDNN ever asks for more.
   if (work_bytes_ > work_.size()) work_ = DeviceMemory(work_bytes_, "cuDNN's RNN workspace");
   if (reserve_bytes_ > reserve_.size()) reserve_ = DeviceMemory(reserve_bytes_, "cuDNN's RNN reserve space");
   T_ = T;
   B_ = B;
+}
+
+cudaStream_t CudnnRnn::stream() const {
+  cudaStream_t stream = nullptr;
+  ABC_CUDNN_CHECK(cudnnGetStream(handle_, &stream));
+  return stream;
 }
 
 std::size_t CudnnRnn::offset(int layer, int lin_id, bool bias) const {
@@ -173,8 +186,12 @@ CudnnWeightMap::CudnnWeightMap(const ParamLayout& layout, int first_layer, const
                        [&rnn](int layer, int lin_id, bool bias) { return rnn.offset(layer, lin_id, bias); });
   for (const CudnnSlot& slot : slots_) max_slot_ = std::max(max_slot_, slot.size());
   device_slots_ = DeviceMemory(slots_.size() * sizeof(CudnnSlot), "the cuDNN weight map");
-  ABC_CUDA_CHECK(cudaMemcpy(device_slots_.get(), slots_.data(), slots_.size() * sizeof(CudnnSlot),
-                            cudaMemcpyHostToDevice));
+  // On the stream the pack and unpack kernels run on: a plain cudaMemcpy goes on the legacy
+  // stream, which a non-blocking stream does not wait for.
+  const cudaStream_t stream = rnn.stream();
+  ABC_CUDA_CHECK(cudaMemcpyAsync(device_slots_.get(), slots_.data(), slots_.size() * sizeof(CudnnSlot),
+                                 cudaMemcpyHostToDevice, stream));
+  ABC_CUDA_CHECK(cudaStreamSynchronize(stream));
 }
 
 void CudnnWeightMap::pack(const float* ours, float* theirs, cudaStream_t stream) const {

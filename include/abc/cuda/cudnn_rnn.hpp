@@ -75,6 +75,8 @@ class CudnnRnn {
   // Float offset of (pseudo-layer, lin_id)'s matrix or bias in the weight space, after
   // checking that cuDNN reports the [H, in] / [H] shape cudnn_layout.hpp assumes.
   std::size_t offset(int layer, int lin_id, bool bias) const;
+  // The stream of the cuDNN handle: where its calls, and ours around them, run.
+  cudaStream_t stream() const;
 
   // training: keeps what backward needs in the reserve space (the next backward_data
   // and backward_weights must use the same T, B and tensors).
