@@ -3,8 +3,9 @@
 # (cuDNN runs the recurrent layers) and of the same model in PyTorch on the GPU, same
 # shapes, same machine, same run. Prints one markdown table with the ratios; --write puts
 # it into BENCHMARKS.md.
-#   tools/bench_gpu.sh [--write] [--repeats N] [--quick]
+#   tools/bench_gpu.sh [--write] [--repeats N] [--quick | --check]
 #   --quick: H=100 and B=1, 64 only, fewer steps (a smoke run; 3 repeats unless --repeats)
+#   --check: one row, LSTM H=100 B=64 (sampling 64 streams), --quick's steps (tools/gpu_check.sh)
 # Environment: BUILD_DIR (a build dir, or a bundle made by tools/gpu_bundle.sh; default
 # build), TORCH_PYTHON (default python3), CORPUS (default data/corpus/train.txt, or the
 # bundle's copy), ROW_TIMEOUT (seconds per measurement, default 300).
@@ -21,14 +22,18 @@ while [[ $# -gt 0 ]]; do
     --write) write=1 ;;
     --repeats) repeats=${2:?--repeats needs a number}; shift ;;
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --check) quick=2 ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
     *) echo "bench_gpu.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
 
+cells=(lstm rnn)
 if [[ $quick == 1 ]]; then
   hiddens=(100); batches=(1 64); repeats=${repeats:-3}; steps=10; warmup=2; sample_chars=500
+elif [[ $quick == 2 ]]; then
+  cells=(lstm); hiddens=(100); batches=(64); repeats=${repeats:-3}; steps=10; warmup=2; sample_chars=500
 else
   hiddens=(100 256 512); batches=(1 64 256); repeats=${repeats:-5}; steps=20; warmup=3; sample_chars=2000
 fi
@@ -102,7 +107,7 @@ ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%
 table="| cell | H | B | ours train chars/s | cuDNN train chars/s | PyTorch train chars/s | ours / cuDNN | ours / PyTorch | ours sample chars/s | PyTorch sample chars/s | ours / PyTorch |
 |---|---|---|---|---|---|---|---|---|---|---|"
 per_step=""
-for cell in lstm rnn; do
+for cell in "${cells[@]}"; do
   for hidden in "${hiddens[@]}"; do
     for batch in "${batches[@]}"; do
       shape=(--cell "$cell" --hidden "$hidden" --batch "$batch" --seq "$seq" --repeats "$repeats" --steps "$steps" --warmup "$warmup")
@@ -138,6 +143,7 @@ done
 
 mode=""
 [[ $quick == 1 ]] && mode=" Quick run (--quick: $steps steps, $sample_chars sampling steps)."
+[[ $quick == 2 ]] && mode=" Check run (--check: LSTM H=100 B=64 only, $steps steps, $sample_chars sampling steps)."
 header="GPU: $gpu; $torch_info. T=$seq. Medians of $repeats runs, $(date -u +%Y-%m-%d).$mode"
 how="How: \`tools/bench_gpu.sh --write\` runs \`abc_cuda_bench --device cuda\` (our kernels),
 \`abc_cuda_bench --device cudnn\` (our backend with cuDNN running the recurrent layers) and
