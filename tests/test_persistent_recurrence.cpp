@@ -305,6 +305,31 @@ TEST(PersistentRecurrencePath, TooLargeForTheDeviceThrows) {
 }
 
 // No GPU needed: the values of ABC_RECURRENCE.
+// The kernels' shared-memory limit is raised once, by prepare_recurrence (the CUDA
+// backend's constructor), never by a launch: a launch would raise it at capture time only,
+// not when a captured graph replays. Unprepared, a launch above 48 KB is a clear error.
+// (H = 90 is used by no other test, so its variants are unprepared until here.)
+TEST(PersistentRecurrencePath, LaunchesNeedThePrepareCall) {
+  ABC_SKIP_WITHOUT_GPU();
+  const RecurrenceShape s{CellKind::kLstm, 2, 3, 90};
+  const abc::cuda::PersistentPlan plan = abc::cuda::plan_persistent(s.cell, s.H, s.B, abc::cuda::persistent_device());
+  ASSERT_TRUE(plan.fits);
+  ASSERT_GT(plan.forward_smem, abc::cuda::kDefaultDynamicSmem);
+  const Inputs in = random_inputs(s);
+  Buffers b(s, in);
+  try {
+    abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, b.w.get(), b.z.get(), b.h.get(), b.c.get(),
+                                             nullptr);
+    FAIL() << "an unprepared launch went ahead";
+  } catch (const abc::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("persistent_recurrence_prepare"), std::string::npos) << e.what();
+  }
+  abc::cuda::prepare_recurrence(s.cell, s.H);
+  EXPECT_NO_THROW(abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, b.w.get(), b.z.get(),
+                                                           b.h.get(), b.c.get(), nullptr));
+  ABC_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
 TEST(PersistentRecurrencePath, ParsesTheEnvironmentValues) {
   EXPECT_EQ(abc::cuda::parse_recurrence_path("auto"), RecurrencePath::kAuto);
   EXPECT_EQ(abc::cuda::parse_recurrence_path("loop"), RecurrencePath::kStepLoop);
