@@ -3,7 +3,8 @@
 //    share; norm_blocks(n) blocks of kThreads.
 //  adam_prepare:   one block sums partials [blocks] in a fixed order; norm = sqrt;
 //    finite: OptimizerState.steps += 1, clip scale (cell::clip_scale) and the step's
-//    constants (cell::adam_step); not finite: OptimizerState.skip = 1 and
+//    constants (cell::adam_step with OptimizerState.lr, read now: a replayed graph uses
+//    the lr last written by set_adam_lr); not finite: OptimizerState.skip = 1 and
 //    LossAccumulator.nonfinite = 1. LossAccumulator.last_grad_norm = norm.
 //  adam_update:    params, m, v, grads [n]: cell::adam_update with grads * clip scale,
 //    nothing when skip is set.
@@ -48,7 +49,11 @@ __global__ void adam_prepare_kernel(const double* partials, int count, AdamConfi
   state->skip = 0;
   state->steps += 1;
   state->clip_scale = static_cast<float>(cell::clip_scale(norm, config.clip));
-  state->k = cell::adam_step<float>(config.lr, config.beta1, config.beta2, config.eps, state->steps);
+  state->k = cell::adam_step<float>(state->lr, config.beta1, config.beta2, config.eps, state->steps);
+}
+
+__global__ void set_lr_kernel(OptimizerState* state, double lr) {
+  if (threadIdx.x == 0 && blockIdx.x == 0) state->lr = lr;
 }
 
 __global__ void adam_update_kernel(float* params, float* m, float* v, const float* grads, std::size_t n,
@@ -66,6 +71,11 @@ __global__ void adam_update_kernel(float* params, float* m, float* v, const floa
 }
 
 }  // namespace
+
+void set_adam_lr(OptimizerState* state, double lr, cudaStream_t stream) {
+  launch_kernel(set_lr_kernel, 1, 1, 0, stream, state, lr);
+  ABC_CUDA_CHECK_LAUNCH(set_lr_kernel);
+}
 
 void adam_step(float* params, float* m, float* v, const float* grads, std::size_t n, const AdamConfig& config,
                double* partials, OptimizerState* state, LossAccumulator* acc, cudaStream_t stream) {

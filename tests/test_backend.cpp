@@ -57,6 +57,33 @@ TEST(CpuBackend, MatchesTheReferenceModelStepForStep) {
   EXPECT_EQ(backend->adam_steps(), 3);
 }
 
+// set_lr changes the lr of the following steps: the CPU optimizer with the same set_lr
+// calls, bit for bit; lr 0 leaves the parameters as they are.
+TEST(CpuBackend, SetLrAppliesToTheFollowingSteps) {
+  auto backend = abc::make_cpu_backend(kConfig, abc::AdamConfig{}, 3, 5);
+  abc::CpuModel<float> model(kConfig, 3, 5);
+  model.init_params(4);
+  backend->upload_params(model.params());
+  abc::Adam<float> adam(model.num_params(), abc::AdamConfig{});
+  const std::size_t n = backend->num_params();
+  std::vector<float> got(n), before(n);
+  const double lrs[] = {1e-2, 0.0, 3e-4};
+  for (int step = 0; step < 3; ++step) {
+    const abc::Chunk chunk = random_chunk(5, 3, 11, static_cast<unsigned>(step));
+    backend->forward_backward(chunk, 9, static_cast<std::uint64_t>(step));
+    model.forward_backward(chunk, 9, static_cast<std::uint64_t>(step));
+    backend->download_params(before.data());
+    backend->set_lr(lrs[step]);
+    backend->optimizer_step();
+    adam.set_lr(lrs[step]);
+    adam.step(model.params(), model.grads());
+    backend->download_params(got.data());
+    for (std::size_t k = 0; k < n; ++k) ASSERT_EQ(got[k], model.params()[k]) << "step " << step << " element " << k;
+    if (lrs[step] == 0.0) EXPECT_EQ(got, before);
+    else EXPECT_NE(got, before);
+  }
+}
+
 TEST(CpuBackend, AdamStateRoundTrips) {
   auto a = abc::make_cpu_backend(kConfig, abc::AdamConfig{}, 2, 4);
   std::vector<float> p(a->num_params());

@@ -389,6 +389,45 @@ TEST(CudaBackend, AdamStateRoundTrips) {
   expect_tensors_close(cpu->layout(), params_of(*gpu), params_of(*cpu), 1e-4, 1e-5, "parameters after step 8");
 }
 
+// A learning-rate schedule calls set_lr between steps: the optimizer graph captured at
+// the first step must replay with the lr set last, not the one it was captured with.
+TEST(CudaBackend, ReplayedOptimizerStepUsesTheLrSetLast) {
+  ABC_SKIP_WITHOUT_GPU();
+  abc::AdamConfig adam;
+  adam.lr = 2e-3;
+  auto gpu = abc::make_cuda_backend(kSmall, adam, 2, 4);
+  const std::size_t n = gpu->num_params();
+  std::vector<float> p(n);
+  abc::init_param_block(gpu->layout(), 3, p.data());
+  gpu->upload_params(p.data());
+  const abc::Chunk chunk = random_chunk(4, 2, 11, 4);
+  gpu->forward_backward(chunk, 1, 0);
+  gpu->optimizer_step();  // captures the optimizer step (graphs on) at lr 2e-3
+  EXPECT_NE(params_of(*gpu), p);
+
+  gpu->set_lr(0.0);
+  const std::vector<float> before = params_of(*gpu);
+  gpu->forward_backward(chunk, 1, 1);
+  gpu->optimizer_step();
+  EXPECT_EQ(params_of(*gpu), before) << "lr 0 was set, yet the step moved the parameters";
+  EXPECT_EQ(gpu->adam_steps(), 2);
+
+  // lr 1e-2: the CPU optimizer's step 3 on the GPU's own gradient and moments.
+  gpu->set_lr(1e-2);
+  gpu->forward_backward(chunk, 1, 2);
+  const std::vector<float> g = grads_of(*gpu);
+  adam.lr = 1e-2;
+  abc::Adam<float> reference(n, adam);
+  gpu->download_adam(reference.m(), reference.v());
+  reference.set_steps(2);
+  std::vector<float> want = params_of(*gpu);
+  reference.step(want.data(), g.data());
+  gpu->optimizer_step();
+  EXPECT_EQ(gpu->adam_steps(), 3);
+  expect_all_near(params_of(*gpu), want, 1e-6, "parameters after a step at lr 1e-2");
+  EXPECT_FALSE(gpu->take_losses().nonfinite);
+}
+
 TEST(CudaBackend, RejectsWhatDoesNotFit) {
   ABC_SKIP_WITHOUT_GPU();
   auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 3);

@@ -380,6 +380,7 @@ struct DeviceAdam {
   }
   void step(const std::vector<float>& grads, const abc::AdamConfig& config) {
     g.upload(grads);
+    cuda::set_adam_lr(state.get(), config.lr, nullptr);
     cuda::adam_step(p.get(), m.get(), v.get(), g.get(), p.size(), config, partials.get(), state.get(), acc.get(),
                     nullptr);
   }
@@ -417,6 +418,33 @@ TEST(CudaOps, AdamWithClippingMatchesTheCpuOptimizer) {
       EXPECT_EQ(s.skip, 0) << what;
     }
   }
+}
+
+// The lr is read from OptimizerState when the step runs, not from config: a new lr each
+// step (as a schedule sets it) gives the CPU optimizer's steps with set_lr, and config.lr
+// is ignored.
+TEST(CudaOps, AdamTakesTheLearningRateFromDeviceMemory) {
+  ABC_SKIP_WITHOUT_GPU();
+  const std::size_t n = 4099;
+  const std::vector<float> start = random_floats(n, -1, 1, 40);
+  std::vector<float> cpu_params = start;
+  abc::AdamConfig config;
+  abc::Adam<float> cpu(n, config);
+  DeviceAdam gpu(start);
+  abc::AdamConfig ignored = config;
+  ignored.lr = 0.5;  // would move every parameter by about 0.5 if it were read
+  const double lrs[] = {3e-3, 1e-3, 2.5e-4, 3e-5};
+  for (int t = 0; t < 4; ++t) {
+    const std::vector<float> grads = random_floats(n, -0.5f, 0.5f, 41 + static_cast<unsigned>(t));
+    cpu.set_lr(lrs[t]);
+    cpu.step(cpu_params.data(), grads.data());
+    gpu.g.upload(grads);
+    cuda::set_adam_lr(gpu.state.get(), lrs[t], nullptr);
+    cuda::adam_step(gpu.p.get(), gpu.m.get(), gpu.v.get(), gpu.g.get(), n, ignored, gpu.partials.get(),
+                    gpu.state.get(), gpu.acc.get(), nullptr);
+    expect_close(gpu.p.download(), cpu_params, 1e-6, 0, "params after step " + std::to_string(t + 1));
+  }
+  EXPECT_EQ(gpu.state.download()[0].lr, 3e-5);
 }
 
 TEST(CudaOps, AdamSkipsANonFiniteGradientAndRecordsIt) {

@@ -58,9 +58,15 @@ class Backend {
   virtual void forward_backward(const Chunk& chunk, std::uint64_t dropout_seed, std::uint64_t step) = 0;
 
   // Clips the gradient block by global norm and takes one Adam step (AdamConfig given
-  // at construction). A non-finite norm leaves parameters and moments unchanged: the
-  // CPU backend throws abc::Error at once; a GPU backend records it for take_losses.
+  // at construction, the learning rate as last set by set_lr). A non-finite norm leaves
+  // parameters and moments unchanged: the CPU backend throws abc::Error at once; a GPU
+  // backend records it for take_losses.
   virtual void optimizer_step() = 0;
+
+  // The learning rate of every optimizer_step from now on (a schedule's value; the
+  // constructor's AdamConfig::lr until the first call). Enqueues only: a GPU backend
+  // writes it to device memory in stream order, where a replayed graph reads it.
+  virtual void set_lr(double lr) = 0;
 
   struct LossReport {
     double sum = 0;           // sum of the chunks' mean losses since the last report

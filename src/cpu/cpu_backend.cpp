@@ -49,6 +49,7 @@ class CpuBackend final : public Backend {
   }
 
   void optimizer_step() override { losses_.last_grad_norm = adam_.step(model_.params(), model_.grads()); }
+  void set_lr(double lr) override { adam_.set_lr(lr); }
 
   LossReport take_losses() override {
     const LossReport report = losses_;

@@ -134,6 +134,7 @@ class CudaBackend final : public Backend {
         staging_(kStagingSlots * plan_.token_capacity * sizeof(std::int32_t), "token ids") {
     ABC_CUDA_CHECK(cudaMemsetAsync(block_.get(), 0, block_.size(), stream()));
     ABC_CUDA_CHECK(cudaMemsetAsync(arena_.get(), 0, arena_.size(), stream()));
+    cuda::set_adam_lr(opt_state(), adam.lr, stream());
     if (recurrence == Recurrence::kCudnn) cudnn_ = make_cudnn_layers();
     // cuDNN re-describes its data (and may wait) when the shape changes: not capturable.
     use_graphs_ = graphs_enabled() && !cudnn_;
@@ -219,10 +220,17 @@ class CudaBackend final : public Backend {
   void optimizer_step() override {
     replay(GraphKey{GraphKind::kOptimizer, 0, 0}, [&] {
       cuda::adam_step(params(), adam_m(), adam_v(), grads(), num_params(), adam_,
-                      reinterpret_cast<double*>(arena_.bytes() + plan_.norm_partials),
-                      reinterpret_cast<cuda::OptimizerState*>(arena_.bytes() + plan_.opt_state), loss_acc(), stream());
+                      reinterpret_cast<double*>(arena_.bytes() + plan_.norm_partials), opt_state(), loss_acc(),
+                      stream());
     });
     if (cudnn_) cudnn_->stale = true;
+  }
+
+  // The graph captured above reads the lr from OptimizerState when it runs: a kernel
+  // queued here updates it before the next replay, and the host does not wait.
+  void set_lr(double lr) override {
+    adam_.lr = lr;
+    cuda::set_adam_lr(opt_state(), lr, stream());
   }
 
   LossReport take_losses() override {
@@ -282,6 +290,9 @@ class CudaBackend final : public Backend {
   float* adam_m() const { return params() + 2 * num_params(); }
   float* adam_v() const { return params() + 3 * num_params(); }
   float* f(std::size_t arena_offset) const { return reinterpret_cast<float*>(arena_.bytes() + arena_offset); }
+  cuda::OptimizerState* opt_state() const {
+    return reinterpret_cast<cuda::OptimizerState*>(arena_.bytes() + plan_.opt_state);
+  }
   cuda::LossAccumulator* loss_acc() const {
     return reinterpret_cast<cuda::LossAccumulator*>(arena_.bytes() + plan_.loss_acc);
   }

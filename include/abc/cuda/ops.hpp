@@ -77,9 +77,16 @@ void table_grad(const float* dz, const std::int32_t* csr_offsets, const std::int
 //     non-finite norm sets state.skip and acc.nonfinite, else state.steps += 1 and
 //     state's clip scale and Adam constants for that step;
 //  3. the update p, m, v with grads * clip_scale, skipped when state.skip.
-// params, m, v, grads [n]; partials [kMaxNormBlocks].
+// params, m, v, grads [n]; partials [kMaxNormBlocks]. The learning rate is state->lr,
+// read when step 2 runs (set it with set_adam_lr); config.lr is not read, so a graph
+// captured around this call replays with whatever lr was set last. config's betas, eps
+// and clip are launch arguments, fixed at capture.
 void adam_step(float* params, float* m, float* v, const float* grads, std::size_t n, const AdamConfig& config,
                double* partials, OptimizerState* state, LossAccumulator* acc, cudaStream_t stream);
+
+// state->lr = lr, in stream order (one tiny kernel; the value travels as its argument, so
+// nothing on the host has to outlive the call and the host does not wait).
+void set_adam_lr(OptimizerState* state, double lr, cudaStream_t stream);
 
 // For every stream i < n: next[i] = sample_token(logits[i, :], V, c.temperature,
 // sample_uniform(sample_seed_of(c), c.first_stream + i, c.sample_step)) with c =

@@ -28,9 +28,12 @@ struct LossAccumulator {
   int nonfinite;          // 1 once a non-finite loss or gradient norm was seen
 };
 
-// Written by the norm kernel of each optimizer step, read by the update kernel.
+// Written by the norm kernel of each optimizer step, read by the update kernel. `lr` is
+// written by set_adam_lr (Backend::set_lr) and read by every optimizer step when it runs,
+// so a captured optimizer graph uses the current learning rate, not the capture's.
 struct OptimizerState {
   long long steps;          // Adam updates made so far (t of the last update)
+  double lr;                // learning rate of the next steps (set_adam_lr)
   int skip;                 // 1 when this step's norm was not finite: no update
   float clip_scale;         // min(1, clip / (norm + 1e-6)), as a float
   cell::AdamStep<float> k;  // this step's constants
