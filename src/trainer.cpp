@@ -1,5 +1,6 @@
 #include "abc/trainer.hpp"
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <csignal>
@@ -8,6 +9,8 @@
 #include <ctime>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
+#include <iterator>
 #include <sstream>
 
 #include "abc/batcher.hpp"
@@ -133,7 +136,11 @@ std::map<std::string, std::string> run_meta(const TrainOptions& o, int batch, in
       {"seq_requested", std::to_string(o.seq)}, {"batch_requested", std::to_string(o.batch)},
       {"epochs", std::to_string(o.epochs)},   {"lr", exact(o.adam.lr)},
       {"clip", exact(o.adam.clip)},           {"seed", std::to_string(o.seed)},
-      {"device", device},                     {"data", data_description}};
+      {"device", device},                     {"data", data_description},
+      {"lr_schedule", lr_schedule_name(o.lr_schedule)}, {"lr_decay", exact(o.lr_decay)},
+      {"decay_after", std::to_string(o.decay_after)},
+      {"lr_schedule_epochs", std::to_string(o.lr_schedule_epochs > 0 ? o.lr_schedule_epochs : o.epochs)},
+      {"patience", std::to_string(o.patience)}};
   std::vector<std::string> data, val;
   for (const auto& p : o.data) data.push_back(fs::absolute(p).string());
   for (const auto& p : o.val) val.push_back(fs::absolute(p).string());
@@ -142,10 +149,23 @@ std::map<std::string, std::string> run_meta(const TrainOptions& o, int batch, in
   return meta;
 }
 
+// meta[key], or `fallback` where a checkpoint from before the key existed lacks it.
+std::string meta_or(const std::map<std::string, std::string>& meta, const std::string& key, const std::string& fallback) {
+  const auto it = meta.find(key);
+  return it == meta.end() ? fallback : it->second;
+}
+
 TrainOptions options_from_checkpoint(const Checkpoint& ckpt, const TrainOptions& flags) {
   TrainOptions o;
   try {
     const auto& m = ckpt.meta;
+    // Schedule and patience: absent in checkpoints written before they existed, which
+    // trained at a constant lr without early stopping.
+    o.lr_schedule = parse_lr_schedule(meta_or(m, "lr_schedule", "constant"));
+    o.lr_decay = std::stod(meta_or(m, "lr_decay", exact(kDefaultLrDecay)));
+    o.decay_after = std::stoi(meta_or(m, "decay_after", std::to_string(kDefaultDecayAfter)));
+    o.lr_schedule_epochs = std::stoi(meta_or(m, "lr_schedule_epochs", m.at("epochs")));
+    o.patience = flags.patience_override >= 0 ? flags.patience_override : std::stoi(meta_or(m, "patience", "0"));
     o.model = ckpt.model;
     o.seq = std::stoi(m.at("seq_requested"));
     o.batch = std::stoi(m.at("batch_requested"));
@@ -168,6 +188,74 @@ TrainOptions options_from_checkpoint(const Checkpoint& ckpt, const TrainOptions&
   o.stop_after_steps = flags.stop_after_steps;
   o.max_minutes = flags.max_minutes;
   return o;
+}
+
+// Bytes <-> hex digits (a vocabulary in meta, whose "key=value" lines cannot hold '\n').
+std::string to_hex(const std::string& bytes) {
+  static const char digits[] = "0123456789abcdef";
+  std::string out;
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out;
+}
+std::string from_hex(const std::string& hex) {
+  if (hex.size() % 2) throw Error("corrupt checkpoint: odd hex length");
+  std::string out;
+  for (std::size_t i = 0; i < hex.size(); i += 2) out += static_cast<char>(std::stoi(hex.substr(i, 2), nullptr, 16));
+  return out;
+}
+
+// A character as an error or note shows it: 'x', or 0xNN when it is not printable.
+std::string shown_char(char ch) {
+  const unsigned char c = static_cast<unsigned char>(ch);
+  char buf[8];
+  std::snprintf(buf, sizeof buf, c >= 0x20 && c < 0x7F ? "'%c'" : "0x%02x", c);
+  return buf;
+}
+
+// Why --patience ends (or does not start) training.
+std::string patience_reason(const EarlyStopping& early) {
+  std::ostringstream out;
+  out << "the validation loss has not improved for " << early.epochs_since_best
+      << (early.epochs_since_best == 1 ? " epoch" : " epochs") << " (--patience " << early.patience
+      << "); best.ckpt holds the best, " << std::fixed << std::setprecision(4) << early.best << " nats/char at epoch "
+      << early.best_epoch;
+  return out.str();
+}
+
+// Checks the command line's model flags against the checkpoint that --init-from names.
+void check_model_flags(const ModelConfig& base, const TrainOptions& o, const std::string& path) {
+  auto contradiction = [&](const std::string& flag, const std::string& given, const std::string& what,
+                           const std::string& theirs) {
+    throw Error(flag + " " + given + " contradicts the checkpoint's " + what + " " + theirs + " (" + path +
+                    "): a fine-tuned model keeps the checkpoint's; drop " + flag,
+                kExitUsage);
+  };
+  if (o.model_given.cell && o.model.cell != base.cell) {
+    contradiction("--cell", cell_kind_name(o.model.cell), "cell", cell_kind_name(base.cell));
+  }
+  if (o.model_given.hidden && o.model.hidden != base.hidden) {
+    contradiction("--hidden", std::to_string(o.model.hidden), "hidden size", std::to_string(base.hidden));
+  }
+  if (o.model_given.layers && o.model.layers != base.layers) {
+    contradiction("--layers", std::to_string(o.model.layers), "layer count", std::to_string(base.layers));
+  }
+}
+
+// A run started before metrics.csv had the lr column gets it (empty in its old rows), so
+// the rows a resume appends match the header.
+void upgrade_metrics_header(const fs::path& path, const std::string& header) {
+  if (!fs::exists(path)) return;
+  std::istringstream in(read_file(path.string()));
+  std::string line, out;
+  if (!std::getline(in, line) || line == header || line.rfind("epoch,", 0) != 0) return;
+  out = header + "\n";
+  while (std::getline(in, line)) {
+    if (!line.empty()) out += line + ",\n";
+  }
+  write_file_atomic(path.string(), out);
 }
 
 // Refuses to start when the disk cannot hold the checkpoints (best, last and a
@@ -220,6 +308,77 @@ double text_loss(Backend& model, SequentialBatcher& text, Chunk& chunk) {
   return nats / static_cast<double>(text.predicted_tokens());
 }
 
+std::string init_checkpoint_path(const std::string& path) {
+  std::error_code ec;
+  if (fs::is_directory(path, ec)) {
+    const fs::path best = fs::path(path) / "best.ckpt";
+    if (!fs::exists(best, ec)) {
+      throw file_error(path, "no best.ckpt here: --init-from takes a checkpoint file or a run folder with a best.ckpt");
+    }
+    return best.string();
+  }
+  return path;
+}
+
+Vocab extend_vocab(const Vocab& base, const std::string& tagged_text, std::string* added) {
+  const std::string have = base.serialize();
+  const std::string text_chars = Vocab::from_text(tagged_text).serialize();
+  std::string all, extra;
+  std::set_union(have.begin(), have.end(), text_chars.begin(), text_chars.end(), std::back_inserter(all),
+                 [](char a, char b) { return static_cast<unsigned char>(a) < static_cast<unsigned char>(b); });
+  for (char c : text_chars) {
+    if (base.id_of(c) < 0) extra += c;
+  }
+  if (added) *added = extra;
+  return Vocab::deserialize(all);
+}
+
+std::vector<float> fine_tune_params(const Checkpoint& base, const Vocab& vocab, const ModelConfig& config,
+                                    std::uint64_t seed) {
+  const ParamLayout layout(config), from(base.model);
+  if (config.cell != base.model.cell || config.hidden != base.model.hidden || config.layers != base.model.layers ||
+      config.vocab != vocab.size()) {
+    throw Error("internal: the fine-tuned model's shape does not match its checkpoint");
+  }
+  // The token of each id in `vocab` -> its id in the checkpoint (-1: a new character).
+  std::vector<int> old_id(static_cast<std::size_t>(vocab.size()), -1);
+  old_id[Vocab::kStart] = Vocab::kStart;
+  old_id[Vocab::kEnd] = Vocab::kEnd;
+  for (TokenId id = 2; id < vocab.size(); ++id) old_id[static_cast<std::size_t>(id)] = base.vocab.id_of(vocab.token_text(id)[0]);
+
+  std::vector<float> block(layout.total());
+  init_param_block(layout, seed, block.data());  // what new tokens keep
+  const float* src = base.params.data();
+  for (std::size_t t = 0; t < layout.tensors().size(); ++t) {
+    const ParamTensor& to = layout.tensors()[t];
+    const ParamTensor& was = from.tensors()[t];
+    float* dst = block.data() + to.offset;
+    const float* old = src + was.offset;
+    if (to.name == layout.layer(0).w_in.name) {  // [V, G*H]: one row per token
+      for (int v = 0; v < to.rows; ++v) {
+        const int o = old_id[static_cast<std::size_t>(v)];
+        if (o >= 0) std::copy(old + static_cast<std::size_t>(o) * to.cols, old + static_cast<std::size_t>(o + 1) * to.cols,
+                              dst + static_cast<std::size_t>(v) * to.cols);
+      }
+    } else if (to.name == layout.w_out().name) {  // [H, V]: one column per token
+      for (int r = 0; r < to.rows; ++r) {
+        for (int v = 0; v < to.cols; ++v) {
+          const int o = old_id[static_cast<std::size_t>(v)];
+          if (o >= 0) dst[static_cast<std::size_t>(r) * to.cols + v] = old[static_cast<std::size_t>(r) * was.cols + o];
+        }
+      }
+    } else if (to.name == layout.b_out().name) {  // [V]
+      for (int v = 0; v < to.cols; ++v) {
+        const int o = old_id[static_cast<std::size_t>(v)];
+        if (o >= 0) dst[v] = old[o];
+      }
+    } else {  // the recurrent layers above the table: the same shape
+      std::copy(old, old + was.size(), dst);
+    }
+  }
+  return block;
+}
+
 namespace {
 constexpr char kCpuFallback[] = ": running on the CPU";  // ends resolve_device's notice
 }  // namespace
@@ -256,6 +415,11 @@ std::string backend_for(const std::string& device, const std::string& backend, c
 TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
   // A resumed run takes its settings from its last checkpoint, not from the flags.
   const bool resuming = !requested.resume_dir.empty();
+  const bool fine_tuning = !requested.init_from.empty();
+  if (resuming && fine_tuning) {
+    throw Error("--init-from starts a new run from a checkpoint's weights, --resume continues a run: give one of them",
+                kExitUsage);
+  }
   Checkpoint resume_from;
   TrainOptions options = requested;
   if (resuming) {
@@ -264,6 +428,31 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
     resume_from = load_checkpoint(path);
     options = options_from_checkpoint(resume_from, requested);
   }
+  // Fine-tuning: the model's shape (and, below, its vocabulary) from the checkpoint,
+  // everything else from the options. All checked before anything is written.
+  Checkpoint base;
+  std::string base_path;
+  if (fine_tuning) {
+    base_path = init_checkpoint_path(requested.init_from);
+    try {
+      base = load_checkpoint(base_path);
+    } catch (const Error& e) {
+      throw Error("--init-from " + std::string(e.what()), e.exit_code());
+    }
+    check_model_flags(base.model, requested, base_path);
+    options.model.cell = base.model.cell;
+    options.model.hidden = base.model.hidden;
+    options.model.layers = base.model.layers;
+  }
+  LrSchedule schedule;
+  schedule.kind = options.lr_schedule;
+  schedule.lr = options.adam.lr;
+  schedule.decay = options.lr_decay;
+  schedule.decay_after = options.decay_after;
+  schedule.epochs = options.lr_schedule_epochs > 0 ? options.lr_schedule_epochs : options.epochs;
+  validate(schedule);
+  options.lr_schedule_epochs = schedule.epochs;
+  if (options.patience < 0) throw Error("--patience must be 0 or more", kExitUsage);
 
   std::string notice;
   const std::string resolved = resolve_device(options.device, &notice);
@@ -271,7 +460,28 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
   if (!notice.empty()) log << "note: " << notice << "\n";
 
   const TrainingText texts = load_texts(options, log);
-  const Vocab vocab = Vocab::from_text(texts.train);
+  // A fine-tuned run's vocabulary is its checkpoint's plus the new data's characters (on
+  // resume: the starting checkpoint's, kept in meta, plus the data's).
+  std::string init_vocab;
+  if (fine_tuning) init_vocab = base.vocab.serialize();
+  if (resuming && resume_from.meta.count("init_vocab_hex")) {
+    try {
+      init_vocab = from_hex(resume_from.meta.at("init_vocab_hex"));
+    } catch (const std::exception& e) {
+      throw file_error(requested.resume_dir, std::string("corrupt init_vocab_hex in last.ckpt (") + e.what() + ")");
+    }
+  }
+  std::string added;
+  const Vocab vocab = fine_tuning || !init_vocab.empty()
+                          ? extend_vocab(Vocab::deserialize(init_vocab), texts.train, &added)
+                          : Vocab::from_text(texts.train);
+  if (fine_tuning && !added.empty()) {
+    std::string list;
+    for (char c : added) list += (list.empty() ? "" : " ") + shown_char(c);
+    log << "note: the new data has " << added.size() << " character" << (added.size() == 1 ? "" : "s")
+        << " the checkpoint's vocabulary lacks (" << list
+        << (added.size() == 1 ? "): it gets" : "): they get") << " fresh rows in the input table and the output layer\n";
+  }
   if (resuming && !(vocab == resume_from.vocab)) {
     throw Error("--resume: the training text changed since the run started (its characters differ); "
                 "resume needs the same data");
@@ -313,17 +523,40 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
   if (ec) throw file_error(run_dir.string(), "cannot create the run folder: " + ec.message());
   const std::unique_ptr<Backend> model = make_backend(device, config, options.adam, batch, seq);
   check_free_space(run_dir, model->num_params());
-  const std::map<std::string, std::string> meta = run_meta(options, batch, seq, device, texts.description);
-  write_file_atomic((run_dir / "config.txt").string(), config_text(config, meta));
-  std::ofstream metrics(run_dir / "metrics.csv", resuming ? std::ios::app : std::ios::trunc);
-  if (!resuming) metrics << "epoch,train_loss,val_loss,chars_per_s,seconds\n";
+  std::map<std::string, std::string> meta = run_meta(options, batch, seq, device, texts.description);
+  if (fine_tuning) {
+    meta["init_from"] = fs::absolute(base_path).string();
+    meta["init_vocab_hex"] = to_hex(init_vocab);
+  } else if (resuming) {
+    for (const char* key : {"init_from", "init_vocab_hex"}) {
+      if (resume_from.meta.count(key)) meta[key] = resume_from.meta.at(key);
+    }
+  }
+  // config.txt also lists the lr each epoch will use (the checkpoints need only the
+  // schedule's settings).
+  std::map<std::string, std::string> config_meta = meta;
+  std::string lr_list;
+  for (int e = 1; e <= options.epochs; ++e) {
+    char value[32];
+    std::snprintf(value, sizeof value, "%s%.9g", e > 1 ? " " : "", lr_for_epoch(schedule, e));
+    lr_list += value;
+  }
+  config_meta["lr_by_epoch"] = lr_list;
+  write_file_atomic((run_dir / "config.txt").string(), config_text(config, config_meta));
+  const fs::path metrics_path = run_dir / "metrics.csv";
+  const char* const metrics_header = "epoch,train_loss,val_loss,chars_per_s,seconds,lr";
+  if (resuming) upgrade_metrics_header(metrics_path, metrics_header);
+  std::ofstream metrics(metrics_path, resuming ? std::ios::app : std::ios::trunc);
+  if (!resuming) metrics << metrics_header << "\n";
   metrics.flush();
-  if (!metrics) throw file_error((run_dir / "metrics.csv").string(), "cannot write");
+  if (!metrics) throw file_error(metrics_path.string(), "cannot write");
 
   // Where training starts: a fresh model, or exactly where the last checkpoint left off.
   TrainResult result;
   result.run_dir = run_dir.string();
   result.best_val_loss = INFINITY;
+  EarlyStopping early;
+  early.patience = options.patience;
   int first_epoch = 1, first_step = 0;
   std::uint64_t global_step = 0;
   double carried_loss_sum = 0, carried_seconds = 0;
@@ -341,12 +574,21 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
       result.best_val_loss = std::stod(m.at("best_val"));
       result.best_epoch = std::stoi(m.at("best_epoch"));
     }
+    early.best = result.best_val_loss;
+    early.best_epoch = result.best_epoch;
+    early.epochs_since_best = std::stoi(meta_or(m, "epochs_since_best", "0"));
     if (first_step > 0 && resume_from.state.size() != model->state_size()) {
       throw Error("--resume: the checkpoint's hidden state does not fit this run (" +
                   std::to_string(resume_from.state.size()) + " floats, expected " +
                   std::to_string(model->state_size()) + ")");
     }
     log << "resuming " << run_dir.string() << " at epoch " << first_epoch << " step " << first_step << "\n";
+  } else if (fine_tuning) {
+    const std::vector<float> init = fine_tune_params(base, vocab, config, options.seed);
+    model->upload_params(init.data());
+    log << "fine-tuning from " << base_path << " (" << cell_kind_name(config.cell) << " H=" << config.hidden
+        << " layers=" << config.layers << ", vocabulary " << base.vocab.size() << " -> " << vocab.size()
+        << "), a fresh optimizer\n";
   } else {
     std::vector<float> init(model->num_params());
     init_param_block(model->layout(), options.seed, init.data());
@@ -380,11 +622,20 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
       ckpt.meta["best_val"] = exact(result.best_val_loss);
       ckpt.meta["best_epoch"] = std::to_string(result.best_epoch);
     }
+    ckpt.meta["epochs_since_best"] = std::to_string(early.epochs_since_best);
     save_checkpoint(ckpt, (run_dir / name).string());
   };
   if (!resuming) {
     save("last.ckpt", 1, 0, 0, 0);  // from now on a kill at any moment leaves a loadable run
     point_latest_at(run_dir);
+  }
+  if (options.prepare_only) return result;
+
+  // A run that --patience already ended stays ended (a larger --patience, or 0, goes on).
+  if (resuming && early.should_stop() && first_epoch <= options.epochs) {
+    log << "not training: " << patience_reason(early) << "; resume with a larger --patience (0: off) to go on\n";
+    result.stopped_early = true;
+    first_epoch = options.epochs + 1;
   }
 
   const int steps = batcher.steps_per_epoch();
@@ -401,6 +652,8 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
   Chunk chunk;
   const double tokens_per_step = static_cast<double>(seq) * batch;
   for (int epoch = first_epoch; epoch <= options.epochs; ++epoch) {
+    const double lr = lr_for_epoch(schedule, epoch);
+    model->set_lr(lr);
     batcher.start_epoch(epoch - 1);
     model->reset_state();
     int step = 0;
@@ -476,12 +729,15 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
     if (live) log << "\r\x1b[K";
     char line[240];
     std::snprintf(line, sizeof line,
-                  "epoch %d/%d: train %.4f, val %.4f nats/char (%.4f bits/char), %.0f chars/s, %.1f s", epoch,
-                  options.epochs, train_loss, val_loss, val_loss / std::log(2.0), rate, epoch_seconds);
+                  "epoch %d/%d: train %.4f, val %.4f nats/char (%.4f bits/char), lr %.3g, %.0f chars/s, %.1f s",
+                  epoch, options.epochs, train_loss, val_loss, val_loss / std::log(2.0), lr, rate, epoch_seconds);
     log << line;
-    metrics << epoch << "," << train_loss << "," << val_loss << "," << rate << "," << epoch_seconds << "\n";
+    char lr_text[32];
+    std::snprintf(lr_text, sizeof lr_text, "%.9g", lr);
+    metrics << epoch << "," << train_loss << "," << val_loss << "," << rate << "," << epoch_seconds << "," << lr_text
+            << "\n";
     metrics.flush();
-    const bool best = val_loss < result.best_val_loss;
+    const bool best = early.record(epoch, val_loss);
     if (best) {
       result.best_val_loss = val_loss;
       result.best_epoch = epoch;
@@ -494,6 +750,12 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
     result.epochs_run = epoch;
     result.last_train_loss = train_loss;
     result.chars_per_second = rate;
+    result.last_lr = lr;
+    if (early.should_stop() && epoch < options.epochs) {
+      log << "stopping after epoch " << epoch << " of " << options.epochs << ": " << patience_reason(early) << "\n";
+      result.stopped_early = true;
+      break;
+    }
     if (options.max_minutes > 0 && train_seconds > options.max_minutes * 60 && epoch < options.epochs) {
       log << "stopping after epoch " << epoch << ": --max-minutes " << options.max_minutes << " reached\n";
       break;
