@@ -35,6 +35,50 @@ grep -q "chars/s" "$work/sample.log" || fail "no throughput on stderr"
 # The default checkpoint is runs/latest.
 "$bin/abc_cuda_sample" --n 1 --max-len 50 >/dev/null 2>&1 || fail "sampling from runs/latest failed"
 
+# The lr column and a step schedule: 2 epochs, decaying from the first (lr 0.003 * 0.5^e).
+"$bin/abc_cuda_train" --hidden 8 --epochs 2 --lr-schedule step --decay-after 0 --lr-decay 0.5 --patience 3 \
+  --data "$data/tunes.abc" --out "$work/runs/step" 2>"$work/step.log" || { cat "$work/step.log"; fail "step schedule run failed"; }
+[[ $(head -1 "$work/runs/step/metrics.csv") == epoch,train_loss,val_loss,chars_per_s,seconds,lr ]] ||
+  fail "metrics.csv header lacks the lr column: $(head -1 "$work/runs/step/metrics.csv")"
+[[ $(cut -d, -f6 "$work/runs/step/metrics.csv" | tail -n +2 | tr '\n' ' ') == "0.0015 0.00075 " ]] ||
+  fail "step schedule lr per epoch: $(cut -d, -f6 "$work/runs/step/metrics.csv" | tr '\n' ' ')"
+grep -qx "lr_schedule=step" "$work/runs/step/config.txt" || fail "config.txt lacks lr_schedule=step"
+grep -qx "lr_by_epoch=0.0015 0.00075" "$work/runs/step/config.txt" || fail "config.txt lacks the lr of each epoch"
+grep -qx "patience=3" "$work/runs/step/config.txt" || fail "config.txt lacks patience=3"
+grep -q "lr 0.00075" "$work/step.log" || fail "the epoch line does not show the lr"
+
+# Fine-tuning: the model's shape from run1 (--hidden 16), the rest from the flags.
+"$bin/abc_cuda_train" --init-from "$work/runs/run1" --data "$data/tagged_crlf.txt" --epochs 1 --dropout 0.2 \
+  --out "$work/runs/ft" 2>"$work/ft.log" || { cat "$work/ft.log"; fail "fine-tuning failed"; }
+grep -q "fine-tuning from .*run1/best.ckpt" "$work/ft.log" || fail "no fine-tuning line: $(cat "$work/ft.log")"
+grep -qx "hidden=16" "$work/runs/ft/config.txt" || fail "the fine-tuned run did not take hidden=16 from the checkpoint"
+grep -qx "dropout=0.2" "$work/runs/ft/config.txt" || fail "the fine-tuned run did not take --dropout 0.2"
+grep -qx "init_from=$work/runs/run1/best.ckpt" "$work/runs/ft/config.txt" || fail "config.txt lacks init_from"
+"$bin/abc_cuda_train" --init-from "$work/runs/run1/last.ckpt" --hidden 16 --cell lstm --layers 1 --epochs 1 \
+  --data "$data/tunes.abc" --out "$work/runs/ft_same" 2>"$work/ft_same.log" ||
+  fail "--init-from with the checkpoint's own --hidden/--cell/--layers was refused: $(cat "$work/ft_same.log")"
+
+# Bad schedule, patience and fine-tuning flags: usage errors (2), a non-checkpoint 1; no folder left behind.
+expect_error 2 "--lr-schedule" "$bin/abc_cuda_train" --hidden 8 --lr-schedule linear
+expect_error 2 "--patience" "$bin/abc_cuda_train" --hidden 8 --patience -1
+expect_error 2 "--lr-decay: Value 1.5 not in (0, 1]" "$bin/abc_cuda_train" --hidden 8 --lr-schedule step --lr-decay 1.5
+expect_error 2 "--lr-decay: Value 0 not in (0, 1]" "$bin/abc_cuda_train" --hidden 8 --lr-schedule step --lr-decay 0
+expect_error 2 "--lr-decay applies to --lr-schedule step only" "$bin/abc_cuda_train" --hidden 8 --lr-decay 0.5
+expect_error 2 "drop --lr-schedule" "$bin/abc_cuda_train" --resume "$work/runs/run1" --lr-schedule cosine
+expect_error 1 "--init-from $data/tunes.abc: not an abc-cuda checkpoint" "$bin/abc_cuda_train" \
+  --init-from "$data/tunes.abc" --data "$data/tunes.abc" --out "$work/runs/bad_init"
+[[ ! -e $work/runs/bad_init ]] || fail "--init-from a non-checkpoint left a folder behind"
+expect_error 2 "--hidden 50 contradicts the checkpoint's hidden size 16" "$bin/abc_cuda_train" \
+  --init-from "$work/runs/run1" --hidden 50 --data "$data/tunes.abc" --out "$work/runs/bad_hidden"
+[[ ! -e $work/runs/bad_hidden ]] || fail "--init-from with a contradicting --hidden left a folder behind"
+expect_error 2 "--cell rnn contradicts the checkpoint's cell lstm" "$bin/abc_cuda_train" \
+  --init-from "$work/runs/run1" --cell rnn --data "$data/tunes.abc" --out "$work/runs/bad_cell"
+expect_error 2 "--resume continues a run" "$bin/abc_cuda_train" --init-from "$work/runs/run1" --resume "$work/runs/ft"
+[[ $(wc -l <"$work/err") == 1 ]] || fail "the --init-from/--resume error is not one line: $(cat "$work/err")"
+# --patience goes with --resume (it may change the run's); the finished run has nothing left to train.
+"$bin/abc_cuda_train" --resume "$work/runs/step" --patience 0 2>"$work/resume.log" ||
+  fail "--resume with --patience failed: $(cat "$work/resume.log")"
+
 expect_error 1 "cannot open checkpoint" "$bin/abc_cuda_sample" --checkpoint "$work/none.ckpt"
 head -c 100 "$work/runs/run1/best.ckpt" >"$work/cut.ckpt"
 expect_error 1 "truncated checkpoint" "$bin/abc_cuda_sample" --checkpoint "$work/cut.ckpt"
