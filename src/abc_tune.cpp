@@ -1,5 +1,6 @@
 #include "abc/abc_tune.hpp"
 
+#include <algorithm>
 #include <cctype>
 #include <cstring>
 #include <sstream>
@@ -35,10 +36,14 @@ bool starts_with(const std::string& s, const char* prefix) {
 char field_letter(const std::string& line) { return is_field_line(line) ? line[0] : 0; }
 
 // Header fields kept in the training text; everything else in the header is
-// free text (notes, sources, transcriber addresses) or typesetting.
-// R: (rhythm) is left out because abc2midi reads it as a playback instruction
-// (R:hornpipe swings pairs and is an error outside 2/4 and 4/4), not as a label.
-bool keep_header_field(char f) { return std::strchr("XTCMLQPVUWK", f) != nullptr; }
+// free text (notes, sources, transcriber addresses) or typesetting. R: (rhythm) is kept
+// in its normalised form (normalised_rhythm), so the model learns it and a user can ask
+// for a reel.
+bool keep_header_field(char f) { return std::strchr("XTCRMLQPVUWK", f) != nullptr; }
+
+// abc2midi plays R:hornpipe with swung pairs and refuses it outside 2/4 and 4/4 (C is
+// 4/4; C| is 2/2 to it).
+bool hornpipe_meter(const std::string& meter) { return meter == "2/4" || meter == "4/4" || meter == "C"; }
 // Fields that may change the music mid-tune, plus words and section titles.
 bool keep_body_field(char f) { return std::strchr("KMLQPVWwT", f) != nullptr; }
 
@@ -207,6 +212,36 @@ TaggedSplit split_tagged_text(const std::string& text) {
   return result;
 }
 
+const std::vector<std::string>& rhythm_names() {
+  static const std::vector<std::string> names = {"reel",  "jig",   "slip jig", "hornpipe", "strathspey",
+                                                 "air",   "clog",  "fling",    "waltz",    "slide",
+                                                 "march", "polka", "mazurka",  "barndance"};
+  return names;
+}
+
+std::string normalised_rhythm(const std::string& value) {
+  std::string v;
+  for (char c : value) {
+    if (std::isalpha(static_cast<unsigned char>(c))) {
+      v.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    } else if (!v.empty() && v.back() != ' ') {
+      v.push_back(' ');  // spaces, hyphens and dots between words become one space
+    }
+  }
+  while (!v.empty() && v.back() == ' ') v.pop_back();
+  static const std::pair<const char*, const char*> kSame[] = {
+      {"double jig", "jig"},      {"single jig", "jig"},  {"slipjig", "slip jig"}, {"highland fling", "fling"},
+      {"hornpipe", "hornpipe"},   {"barn dance", "barndance"}, {"set dance", ""},
+  };
+  for (const auto& [from, to] : kSame) {
+    if (v == from) return to;
+  }
+  for (const std::string& name : rhythm_names()) {
+    if (v == name) return name;
+  }
+  return {};
+}
+
 CleanResult clean_tune(const std::string& raw, const CleanOptions& options) {
   CleanResult result;
   std::vector<std::string> header;  // up to and including the first K:
@@ -228,6 +263,12 @@ CleanResult clean_tune(const std::string& raw, const CleanOptions& options) {
       std::string value = line.substr(2);
       while (!value.empty() && value[0] == ' ') value.erase(0, 1);
       if (f == 'X') continue;  // written first, below
+      if (f == 'R') {
+        const std::string rhythm = normalised_rhythm(value);
+        if (rhythm != value) result.normalised = true;
+        if (rhythm.empty()) continue;
+        value = rhythm;
+      }
       header.push_back(std::string(1, f) + ":" + value);
       if (f == 'K') in_body = true;
     } else if (f) {
@@ -251,6 +292,16 @@ CleanResult clean_tune(const std::string& raw, const CleanOptions& options) {
   if (!has_music) {
     result.drop_reason = "no music line";
     return result;
+  }
+  // R:hornpipe under another meter would make abc2midi fail: keep the tune, drop the R:.
+  std::string meter;
+  for (const std::string& h : header) {
+    if (h[0] == 'M') meter = h.substr(2);
+  }
+  if (!hornpipe_meter(meter)) {
+    const auto before = header.size();
+    header.erase(std::remove(header.begin(), header.end(), std::string("R:hornpipe")), header.end());
+    if (header.size() != before) result.normalised = true;
   }
   std::string text = "X:1\n" + join_lines(header) + join_lines(body);
   if (text.size() > options.max_chars) {

@@ -125,7 +125,24 @@ Corpus build_corpus(const std::vector<std::string>& inputs, const CorpusOptions&
     std::vector<std::string> texts;
     texts.reserve(candidates.size());
     for (const auto& c : candidates) texts.push_back(c.text);
-    const auto results = check_playability(texts, options.threads);
+    auto results = check_playability(texts, options.threads);
+    // R:hornpipe makes abc2midi swing pairs of notes, and fail where a pair cannot swing:
+    // such a tune is tried again without the label, and kept without it if that plays.
+    const std::string hornpipe = "\nR:hornpipe\n";
+    std::vector<std::size_t> retry;
+    std::vector<std::string> without_label;
+    for (std::size_t i = 0; i < candidates.size(); ++i) {
+      const std::size_t at = candidates[i].text.find(hornpipe);
+      if (results[i].errors.empty() || at == std::string::npos) continue;
+      retry.push_back(i);
+      without_label.push_back(std::string(candidates[i].text).erase(at + 1, hornpipe.size() - 1));
+    }
+    const auto again = check_playability(without_label, options.threads);
+    for (std::size_t k = 0; k < retry.size(); ++k) {
+      if (!again[k].errors.empty()) continue;
+      candidates[retry[k]].text = std::move(without_label[k]);
+      results[retry[k]] = again[k];
+    }
     for (std::size_t i = 0; i < candidates.size(); ++i) {
       if (results[i].errors.empty()) continue;
       playable[i] = false;

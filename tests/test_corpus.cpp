@@ -69,10 +69,29 @@ TEST(AbcTune, CleaningKeepsMusicAndDropsFreeText) {
   ASSERT_EQ(r.drop_reason, "");
   EXPECT_TRUE(r.normalised);  // the fingering "4" went
   EXPECT_EQ(r.text,
-            "X:1\nT:The Test Reel\nC:abc-cuda\nM:4/4\nL:1/8\nK:D\n"
+            "X:1\nT:The Test Reel\nC:abc-cuda\nR:reel\nM:4/4\nL:1/8\nK:D\n"
             "|:DFAF dFAF|GBdB AFED|\"G\"B2 dB \"A\"AFED|\"D\"D2 F2 D4:|\n"
             "|:fdfa gfed|\"Bm\"B2 dB AF F2\n"
             "e2 fe dB A2|d2 f2 d4:|\n");
+}
+
+TEST(AbcTune, RhythmIsNormalisedOrDropped) {
+  EXPECT_EQ(abc::normalised_rhythm("Reel"), "reel");
+  EXPECT_EQ(abc::normalised_rhythm(" Double Jig "), "jig");
+  EXPECT_EQ(abc::normalised_rhythm("slipjig"), "slip jig");
+  EXPECT_EQ(abc::normalised_rhythm("Slip-Jig"), "slip jig");
+  EXPECT_EQ(abc::normalised_rhythm("Highland Fling"), "fling");
+  EXPECT_EQ(abc::normalised_rhythm("Hornpipe."), "hornpipe");
+  EXPECT_EQ(abc::normalised_rhythm("walkaround"), "");
+  EXPECT_EQ(abc::normalised_rhythm(""), "");
+  const auto clean = [](const std::string& header) {
+    return abc::clean_tune("X:3\nT:t\n" + header + "L:1/8\nK:D\nABcd efga|\n", abc::CleanOptions{}).text;
+  };
+  EXPECT_EQ(clean("R:Double Jig\nM:6/8\n"), "X:1\nT:t\nR:jig\nM:6/8\nL:1/8\nK:D\nABcd efga|\n");
+  EXPECT_EQ(clean("R:Hornpipe\nM:4/4\n"), "X:1\nT:t\nR:hornpipe\nM:4/4\nL:1/8\nK:D\nABcd efga|\n");
+  // abc2midi refuses a hornpipe outside 2/4 and 4/4: the label goes, the tune stays.
+  EXPECT_EQ(clean("R:hornpipe\nM:3/2\n"), "X:1\nT:t\nM:3/2\nL:1/8\nK:D\nABcd efga|\n");
+  EXPECT_EQ(clean("R:walkaround\nM:2/4\n"), "X:1\nT:t\nM:2/4\nL:1/8\nK:D\nABcd efga|\n");
 }
 
 TEST(AbcTune, LetterDecorationsAreRemoved) {

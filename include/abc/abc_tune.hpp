@@ -39,9 +39,10 @@ struct CleanOptions {
 // Cleans one tune (already printable ASCII with LF line ends):
 //  - drops `%` comments (whole lines and the rest of a line after an unescaped %),
 //    trailing spaces and empty lines;
-//  - keeps the header fields X T C M L Q P V U W K (X: becomes X:1, the writer
-//    renumbers) and drops free-text and typesetting fields (N Z B S D H F O A G I ...)
-//    and R: (abc2midi plays R:hornpipe as swing, and rejects it outside 2/4 and 4/4);
+//  - keeps the header fields X T C R M L Q P V U W K (X: becomes X:1, the writer
+//    renumbers) and drops free-text and typesetting fields (N Z B S D H F O A G I ...);
+//    R: is normalised (normalised_rhythm) or dropped, and R:hornpipe is dropped outside
+//    2/4, 4/4 and C (abc2midi plays it as swing and rejects it in other meters);
 //  - drops the tune when it has no K: field or no music line after it;
 //  - normalise: removes quoted strings that are neither chord symbols ("Am7", "G/B")
 //    nor annotations ("^text", "_text", "<", ">", "@"), letter decorations (every
@@ -49,6 +50,13 @@ struct CleanOptions {
 //    bowing ...), the reserved backquote, invisible bars [|], and body fields other
 //    than K M L Q P V W w T.
 CleanResult clean_tune(const std::string& raw, const CleanOptions& options);
+
+// The rhythm names R: keeps, lower case: reel, jig, slip jig, hornpipe, strathspey, ...
+const std::vector<std::string>& rhythm_names();
+// An R: value in the corpus's form: lower case, words separated by one space, synonyms
+// merged ("Double Jig" -> "jig", "slipjig" -> "slip jig", "Highland Fling" -> "fling");
+// "" when it names no rhythm of rhythm_names().
+std::string normalised_rhythm(const std::string& value);
 
 // True for a field line such as "K:G" or "T: title" (a letter, then ':').
 bool is_field_line(const std::string& line);
