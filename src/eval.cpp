@@ -109,13 +109,7 @@ bool repeats_balanced(const std::string& tune) {
     const bool double_colon = tune.compare(i, 2, "::") == 0 || tune.compare(i, 3, ":|:") == 0;
     const bool opens = tune.compare(i, 2, "|:") == 0 || double_colon;
     const bool closes = tune.compare(i, 2, ":|") == 0 || double_colon;
-    // A close with nothing open repeats from the tune's start or the last repeat:
-    // ordinary in folk tunes, where each part ends in :| with no |: before it.
-    if (closes) open = false;
-    if (opens) {
-      if (open) return false;  // |: twice with no :| between
-      open = true;
-    }
+    if (!repeat_bar_line(&open, closes, opens)) return false;
     if (tune.compare(i, 3, ":|:") == 0) ++i;     // three-character token
     if (double_colon || opens || closes) ++i;  // two-character token
   }

@@ -37,6 +37,21 @@ class SharedSubstringIndex {
 // nothing open repeats from the start or the previous repeat, as folk tunes often do.
 bool repeats_balanced(const std::string& tune);
 
+// repeats_balanced's rule for one bar line, for readers that go bar line by bar line
+// (AbcGrammar): `*open` says whether a |: is open. A bar line that closes (:|) and
+// one that opens (|:) may be the same (:: or :|:). Returns false for |: while one is
+// open; the tune is balanced when, at its end, none is open.
+inline bool repeat_bar_line(bool* open, bool closes, bool opens) {
+  // A close with nothing open repeats from the tune's start or the last repeat:
+  // ordinary in folk tunes, where each part ends in :| with no |: before it.
+  if (closes) *open = false;
+  if (opens) {
+    if (*open) return false;  // |: twice with no :| between
+    *open = true;
+  }
+  return true;
+}
+
 struct TuneFileStats {
   int tunes = 0;
   int ended = 0, cut_off = 0;            // unknown = tunes - ended - cut_off
