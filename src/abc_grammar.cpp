@@ -1623,6 +1623,14 @@ struct AbcGrammarImpl {
     return (s.parts_wanted & ~s.parts_defined) == 0;
   }
 
+  // check_bars: forget what the element being read owes to abc2midi's rules.
+  static void relax(State& s) {
+    s.ebits = 0;
+    s.mods = s.brk_mods = 0;
+    s.flags &= ~(kTie | kNoteNow | kRollNow | kGraceBroken | kGracePending | kTrill | kLastBroken | kLastTupNote |
+                 kBrkFree | kLastChord | kLineLetter);
+  }
+
   // check_bars: after a rejected line end, start the next line afresh.
   static void recover_line(State& s) {
     if (!(s.flags & kBody)) {
@@ -1709,6 +1717,10 @@ void AbcGrammar::feed(const std::string& text) {
 BarCheck check_bars(const std::string& tune) {
   AbcGrammar g(AbcGrammar::Options{false});
   BarCheck r;
+  // A character the syntax layer rejects (generated text is full of them) is counted; it
+  // is taken after dropping what the element owes to abc2midi's rules (a tie's pitch, a
+  // broken rhythm's equal lengths and decorations ...), or skipped; a rejected line end
+  // starts the next line afresh. Then the bars are measured as written.
   auto put = [&](char c) {
     AbcGrammar::State t = g.s_;
     if (AbcGrammarImpl::step(t, c)) {
@@ -1716,7 +1728,13 @@ BarCheck check_bars(const std::string& tune) {
       return;
     }
     ++r.skipped;
-    if (c == '\n') AbcGrammarImpl::recover_line(g.s_);
+    t = g.s_;
+    AbcGrammarImpl::relax(t);
+    if (AbcGrammarImpl::step(t, c)) {
+      g.s_ = t;
+    } else if (c == '\n') {
+      AbcGrammarImpl::recover_line(g.s_);
+    }
   };
   for (char c : tune) put(c);
   if (!tune.empty() && tune.back() != '\n') put('\n');

@@ -31,7 +31,7 @@ struct BarCheck {
   int bars = 0;             // bars measured
   int off = 0;              // of those, bars whose duration disagrees with the meter
   bool free_meter = false;  // M:none (or no M:): nothing to measure
-  int skipped = 0;          // characters the syntax layer rejected (skipped, not measured)
+  int skipped = 0;          // characters the syntax layer rejected (taken leniently or skipped)
 };
 BarCheck check_bars(const std::string& tune);
 
