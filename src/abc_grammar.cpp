@@ -41,6 +41,7 @@
 #include "abc/abc_grammar.hpp"
 
 #include <cstring>
+#include <type_traits>
 
 #include "abc/error.hpp"
 #include "abc/eval.hpp"
@@ -342,6 +343,7 @@ constexpr bool is_text_char(char c) { return c >= 0x20 && c < 0x7f && c != '%'; 
 struct AbcGrammarImpl {
   using State = AbcGrammar::State;
   using Voice = AbcGrammar::Voice;
+  static_assert(std::is_trivially_copyable<State>::value, "allows() copies the state");
 
   // ---- dictionaries ----
   static void dict_start(State& s, DictId d) {
