@@ -41,6 +41,7 @@
 #include "abc/abc_grammar.hpp"
 
 #include <cstring>
+#include <type_traits>
 
 #include "abc/error.hpp"
 #include "abc/eval.hpp"
@@ -158,6 +159,8 @@ constexpr const char* kDecorationWords[] = {
     "1",         "2",          "3",           "4",           "5",           "crescendo(",      "crescendo)",
     "diminuendo(", "diminuendo)", "8va(",     "8va)"};
 constexpr const char* kVoiceTailWords[] = {"", " merge", " merge down"};
+// Chord symbol qualities the corpus cleaner keeps (is_chord_symbol in abc_tune.cpp).
+constexpr const char* kChordQualityWords[] = {"maj", "min", "dim", "aug", "sus", "add", "m", "M", "+", "o", "-"};
 
 constexpr int deco_index(const char* w) {
   for (int i = 0; i < static_cast<int>(sizeof(kDecorationWords) / sizeof(kDecorationWords[0])); ++i) {
@@ -188,11 +191,14 @@ struct Dict {
   int n;
   bool fold;  // compare without case
 };
-enum DictId : std::uint8_t { kDictMeter, kDictUnit, kDictMode, kDictKeySpecial, kDictDeco, kDictVoiceTail };
+enum DictId : std::uint8_t {
+  kDictMeter, kDictUnit, kDictMode, kDictKeySpecial, kDictDeco, kDictVoiceTail, kDictChordQuality
+};
 #define ABC_DICT(words, fold) Dict{words, static_cast<int>(sizeof(words) / sizeof(words[0])), fold}
 constexpr Dict kDicts[] = {ABC_DICT(kMeterWords, false),      ABC_DICT(kUnitWords, false),
                            ABC_DICT(kModeWords, true),        ABC_DICT(kKeySpecialWords, false),
-                           ABC_DICT(kDecorationWords, false), ABC_DICT(kVoiceTailWords, false)};
+                           ABC_DICT(kDecorationWords, false), ABC_DICT(kVoiceTailWords, false),
+                           ABC_DICT(kChordQualityWords, false)};
 #undef ABC_DICT
 static_assert(sizeof(kDecorationWords) / sizeof(kDecorationWords[0]) <= 64, "a dictionary holds at most 64 words");
 static_assert(sizeof(kMeterNum) == sizeof(kMeterWords) / sizeof(kMeterWords[0]), "meter table");
@@ -274,6 +280,8 @@ constexpr std::uint32_t kLastBroken = 1u << 18;    // the last element ended a b
 constexpr std::uint32_t kNeedVoice = 1u << 19;     // the header names voices: the body starts with one
 constexpr std::uint32_t kTrill = 1u << 23;         // !trill! waits for its note (abc2midi: not a chord)
 constexpr std::uint32_t kGraceBroken = 1u << 24;   // a>{g}: b comes right away, undecorated
+constexpr std::uint32_t kLastRestEl = 1u << 25;    // the last element was a rest
+constexpr std::uint32_t kBrkFree = 1u << 26;       // a>b with a chord a: abc2midi checks nothing
 
 // Voice::flags. Repeats: before any repeat sign a voice is at its start, where abc2midi
 // assumes a |: (so :: and [1 may come); |: and :: open a repeat (repeat_bar_line); :|
@@ -303,11 +311,13 @@ constexpr std::uint8_t kElemLower = 4, kElemUpper = 8, kElemRest = 16;
 constexpr std::uint8_t kElemTied = 1;      // a tie goes to it: same letter, octave, accidental
 constexpr std::uint8_t kElemInTuplet = 2;  // it is a tuplet's
 constexpr std::uint8_t kElemBroken = 4;    // a>b: its length must be brk_v8 (abc2midi)
+constexpr std::uint8_t kElemSecond = 8;    // it is the b of a>b (so no b>c: abc2midi)
 
 // State::mods: what decorates the next element. abc2midi shortens or lengthens a note for
 // a staccato, a fermata or a breath, so both sides of a>b need the same ones; and it ties
 // no note that has one of them or a roll.
 constexpr std::uint8_t kModDot = 1, kModFermata = 2, kModBreath = 4, kModRoll = 8;
+constexpr std::uint8_t kModDotLost = 16;  // .( : abc2midi drops that staccato; no second one
 constexpr std::uint8_t kModDur = kModDot | kModFermata | kModBreath;
 // a>b in abc2midi: a and b need the same staccato, fermata and breath, and when a is a
 // rolled note of length 3 or a rolled staccato, b needs a roll too (abc2midi plays those
@@ -333,6 +343,7 @@ constexpr bool is_text_char(char c) { return c >= 0x20 && c < 0x7f && c != '%'; 
 struct AbcGrammarImpl {
   using State = AbcGrammar::State;
   using Voice = AbcGrammar::Voice;
+  static_assert(std::is_trivially_copyable<State>::value, "allows() copies the state");
 
   // ---- dictionaries ----
   static void dict_start(State& s, DictId d) {
@@ -378,7 +389,7 @@ struct AbcGrammarImpl {
 
   // Whether a note could start here and fit in the bar (after a>, one of a's length).
   static bool can_begin(const State& s) {
-    const int v8 = broken_pending(s) ? s.brk_v8 : kTrie.min[0];
+    const int v8 = broken_pending(s) && s.brk_v8 ? s.brk_v8 : kTrie.min[0];
     int num = s.brk_num, den = s.brk_den;
     i64 after = 0;
     if (s.tup_left) {
@@ -401,10 +412,17 @@ struct AbcGrammarImpl {
     if (kind != kNoteKind && (s.flags & kTrill)) return false;  // abc2midi: a trill on a chord or rest fails
     if (!can_begin(s)) return false;
     int num = s.brk_num, den = s.brk_den;
-    if (broken_pending(s)) {
-      if (!broken_mods_ok(s.brk_mods, s.mods)) return false;
+    if (broken_pending(s) && !(s.flags & kBrkFree) && kind != kChordKind) {
+      // abc2midi compares a>b when neither is a chord: one length, the same decorations
+      // that change a length (a rest keeps only its fermata)
+      if (kind == kRestKind ? ((s.mods & kModFermata) != (s.brk_mods & kModDur) || (s.brk_mods & kModRoll))
+                            : !broken_mods_ok(s.brk_mods, s.mods)) {
+        return false;
+      }
       bits |= kElemBroken;
     }
+    if (broken_pending(s)) bits |= kElemSecond;
+    s.flags &= ~kBrkFree;
     s.last_mods = s.mods;
     s.mods = 0;
     s.brk_num = s.brk_den = 1;
@@ -430,16 +448,17 @@ struct AbcGrammarImpl {
     return fits(s, ticks(s, v8, s.elem_num, s.elem_den) + reserve(s));
   }
   // The element is complete: v8 eighths of the unit.
-  static bool finish_element(State& s, int v8, bool chord) {
+  static bool finish_element(State& s, int v8, Kind kind) {
     if ((s.ebits & kElemBroken) && v8 != s.brk_v8) return false;
     const i64 d = ticks(s, v8, s.elem_num, s.elem_den);
     if (!fits(s, d + reserve(s))) return false;
     voice(s).pos += d;
     s.last_dur = d;
     s.last_v8 = static_cast<std::uint8_t>(v8);
-    s.flags &= ~(kLastChord | kLastTupNote | kLastBroken);
-    if (chord) s.flags |= kLastChord;
-    if (s.ebits & kElemBroken) s.flags |= kLastBroken;
+    s.flags &= ~(kLastChord | kLastRestEl | kLastTupNote | kLastBroken);
+    if (kind == kChordKind) s.flags |= kLastChord;
+    if (kind == kRestKind) s.flags |= kLastRestEl;
+    if (s.ebits & kElemSecond) s.flags |= kLastBroken;
     if (s.ebits & kElemInTuplet) s.flags |= kLastTupNote;
     return true;
   }
@@ -602,6 +621,24 @@ struct AbcGrammarImpl {
       if (v.pos != 0) return false;
     }
     return true;
+  }
+
+  // The decorations that may come here.
+  static std::uint64_t deco_mask(const State& s) {
+    std::uint64_t m = ~std::uint64_t{0};
+    if (s.flags & kTie) m &= ~kOrnaments;
+    // (abc2midi shortens a note once per breath or fermata: one of each)
+    if (s.mods & kModFermata) m &= ~(std::uint64_t{1} << kDecoFermata);
+    if (s.mods & kModBreath) m &= ~(std::uint64_t{1} << kDecoBreath);
+    if (broken_pending(s) && !(s.flags & kBrkFree)) {
+      // a>b: b takes only the fermata or breath that a has (abc2midi changes b's length
+      // for them, and fails on more: !breath!C<!trill!!breath!c)
+      std::uint64_t keep = 0;
+      if (s.brk_mods & kModFermata) keep |= std::uint64_t{1} << kDecoFermata;
+      if (s.brk_mods & kModBreath) keep |= std::uint64_t{1} << kDecoBreath;
+      m &= keep;
+    }
+    return m;
   }
 
   static bool line_end_ok(const State& s) {
@@ -936,7 +973,7 @@ struct AbcGrammarImpl {
           }
           if (ctx == kCtxMain) {
             if ((s.ebits & kElemTied) && s.octaves != s.tie_octaves) return false;
-            if (!finish_element(s, kTrie.value[s.node], false)) return false;
+            if (!finish_element(s, kTrie.value[s.node], (s.elem & kElemRest) ? kRestKind : kNoteKind)) return false;
             s.last = (s.elem & kElemRest) ? kLastRest : kLastNote;
             s.mode = kMusic;
           } else if (ctx == kCtxChord) {
@@ -967,7 +1004,7 @@ struct AbcGrammarImpl {
               s.node = 0;
               return true;
             }
-            if (!finish_element(s, s.chord_v8, true)) return false;
+            if (!finish_element(s, s.chord_v8, kChordKind)) return false;
             s.last = kLastNote;
             s.mode = kMusic;
             return true;
@@ -1001,7 +1038,7 @@ struct AbcGrammarImpl {
             s.node = static_cast<std::uint8_t>(child);
             return true;
           }
-          if (!finish_element(s, kTrie.value[s.node], true)) return false;
+          if (!finish_element(s, kTrie.value[s.node], kChordKind)) return false;
           s.last = kLastNote;
           s.mode = kMusic;
           continue;
@@ -1047,15 +1084,7 @@ struct AbcGrammarImpl {
             return true;
           }
           dict_start(s, kDictDeco);
-          if (s.flags & kTie) s.dict_mask &= ~kOrnaments;
-          if (broken_pending(s)) {
-            // a>b: b takes only the fermata or breath that a has (abc2midi changes b's
-            // length for them, and fails on more: !breath!C<!trill!!breath!c)
-            std::uint64_t keep = 0;
-            if (s.brk_mods & kModFermata) keep |= std::uint64_t{1} << kDecoFermata;
-            if (s.brk_mods & kModBreath) keep |= std::uint64_t{1} << kDecoBreath;
-            s.dict_mask &= keep;
-          }
+          s.dict_mask &= deco_mask(s);
           s.mode = kDeco;
           return dict_step(s, c);
 
@@ -1072,7 +1101,9 @@ struct AbcGrammarImpl {
           return dict_step(s, c);
 
         case kParen:
-          if (s.flags & kNoteNow) s.mods &= ~kModDot;  // abc2midi: .(a has no staccato on a
+          if (s.flags & kNoteNow) {  // abc2midi: .(a has no staccato on a
+            s.mods = static_cast<std::uint8_t>((s.mods & ~kModDot) | kModDotLost);
+          }
           if (c >= '2' && c <= '9') {  // a tuplet (p
             if (s.tup_left || broken_pending(s) || (s.flags & kNoteNow)) return false;
             s.tup_p = static_cast<std::uint8_t>(c - '0');
@@ -1289,26 +1320,114 @@ struct AbcGrammarImpl {
     }
   }
 
-  // "^annotation": ^ _ < > @ then text. Chord symbols ("Am7") are not offered: the corpus
-  // has none, and abc2midi plays them as an accompaniment that can outlast the tune
-  // ("Sustained notes beyond end of track" when the last note is short).
+  // "^annotation": ^ _ < > @ then text. Chord symbols ("Am7", "G/B", "(G)": the ones the
+  // corpus cleaner keeps, is_chord_symbol in abc_tune.cpp) are read by the syntax layer
+  // but not offered with the meter enforced: the corpus has none, and abc2midi plays them
+  // as an accompaniment that can outlast the tune ("Sustained notes beyond end of track"
+  // when the last note is short).
   // The quote leaves s.last as it was: "A"^x">B" is A>B.
+  static constexpr std::uint8_t kAnnotationText = 0x40;
   static bool quote_step(State& s, char c) {
-    if (s.sub == 0) {
-      if (!std::strchr("^_<>@", c) || c == '\0') return false;
-      s.sub = 1;
-      s.count = 0;
-      return true;
-    }
-    if (c == '"') {
+    const auto close = [&s] {
       s.mode = kMusic;
       if (s.last == kLastBar || s.last == kLastNone) s.last = kLastOther;  // |"^x"| is two bar lines
       return true;
+    };
+    const bool root = c >= 'A' && c <= 'G';
+    switch (s.sub) {
+      case 0:
+        if (std::strchr("^_<>@", c) && c != '\0') {
+          s.sub = kAnnotationText;
+          s.count = 0;
+          return true;
+        }
+        if (s.enforce) return false;
+        if (c == '(') {  // "(G)"
+          s.sub = 1;
+          return true;
+        }
+        if (!root) return false;
+        s.sub = 3;
+        s.count = 0;
+        return true;
+      case 1:  // after "(
+      case 2:  // after "(..., the ) read
+        if (s.sub == 1 && root) {
+          s.sub = 3 | 0x80;  // (the 0x80 bit: a ')' must close it)
+          s.count = 0;
+          return true;
+        }
+        return s.sub == 2 && c == '"' && close();
+      default:
+        break;
     }
-    // abc2midi: ';' starts another chord symbol, '\\' escapes the closing quote
-    if (!is_text_char(c) || c == ';' || c == '\\' || s.count >= kMaxAnnotation) return false;
-    ++s.count;
-    return true;
+    if (s.sub == kAnnotationText) {
+      if (c == '"') return close();
+      // abc2midi: ';' starts another chord symbol, '\\' escapes the closing quote
+      if (!is_text_char(c) || c == ';' || c == '\\' || s.count >= kMaxAnnotation) return false;
+      ++s.count;
+      return true;
+    }
+    // A chord symbol: root [#b] [quality] digits [/bass [#b]]. sub: 3 after the root, 4
+    // after its accidental, 5 in the quality, 6 in the digits (count), 8 after '/', 9 after
+    // the bass, 11 after its accidental; bit 0x80: inside "(...)".
+    const std::uint8_t paren = s.sub & 0x80;
+    const auto to = [&s, paren](int sub) { s.sub = static_cast<std::uint8_t>(sub | paren); };
+    const auto end = [&] {
+      if (paren) {
+        if (c != ')') return false;
+        s.sub = 2;
+        return true;
+      }
+      return c == '"' && close();
+    };
+    switch (s.sub & 0x7f) {
+      case 3:
+        if (c == '#' || c == 'b') {
+          to(4);
+          return true;
+        }
+        [[fallthrough]];
+      case 4:
+        if (std::strchr("mdasMo+-", c) && c != '\0') {
+          dict_start(s, kDictChordQuality);
+          if (dict_step(s, c)) {
+            to(5);
+            return true;
+          }
+        }
+        break;
+      case 5:
+        if (dict_step(s, c)) return true;
+        if (dict_word(s) < 0) return false;
+        to(6);
+        break;
+      case 6:
+        break;
+      case 8:
+        if (!root) return false;
+        to(9);
+        return true;
+      case 9:
+        if (c == '#' || c == 'b') {
+          to(11);
+          return true;
+        }
+        return end();
+      default:  // 11
+        return end();
+    }
+    // the digits, then '/' and the bass, or the end
+    if (c >= '0' && c <= '9' && s.count < 3) {
+      ++s.count;
+      to(6);
+      return true;
+    }
+    if (c == '/') {
+      to(8);
+      return true;
+    }
+    return end();
   }
 
   static bool music_step(State& s, char c) {
@@ -1353,8 +1472,8 @@ struct AbcGrammarImpl {
         s.mode = kQuote;
         s.sub = 0;
         return true;
-      case '!':  // (after a>, only a fermata or breath that a has: see kBang)
-        if (broken_pending(s) && !(s.brk_mods & (kModFermata | kModBreath))) return false;
+      case '!':  // a decoration, or (before '\n') a line-break mark
+        if (!deco_mask(s) && !line_end_ok(s)) return false;
         s.mode = kBang;
         return true;
       case '.':
@@ -1362,11 +1481,11 @@ struct AbcGrammarImpl {
         if (!can_begin(s)) return false;
         if (c == '~' && (s.flags & (kTie | kGracePending))) return false;  // a roll is grace notes
         if (c == '.' && (s.flags & kTie)) return false;
-        if (c == '.' && (s.mods & kModDot)) return false;  // (abc2midi: ..( is an error)
+        if (c == '.' && (s.mods & (kModDot | kModDotLost))) return false;  // (abc2midi: ..( and .(.( fail)
         {
           // after . or ~ only notes come: the decorations a>b asks for must be there
           const std::uint8_t m = static_cast<std::uint8_t>(s.mods | (c == '.' ? kModDot : kModRoll));
-          if (broken_pending(s) && (m & kModDur) != (s.brk_mods & kModDur)) return false;
+          if (broken_pending(s) && !(s.flags & kBrkFree) && (m & kModDur) != (s.brk_mods & kModDur)) return false;
           s.mods = m;
         }
         s.flags |= kNeed | kNoteNow | (c == '~' ? kRollNow : 0);
@@ -1416,10 +1535,20 @@ struct AbcGrammarImpl {
         // abc2midi: both sides of a broken rhythm have one length, both in or out of a tuplet
         // and a<b>c is an error (b in two of them)
         if (((s.flags & kLastTupNote) && !s.tup_left) || (s.flags & kLastBroken)) return false;
-        s.brk_v8 = s.last_v8;
-        s.brk_mods = s.last_mods;
-        // (abc2midi plays ~G3 and a staccato roll as figures of their own)
-        if (s.last_v8 != 24 && !(s.last_mods & kModDot)) s.brk_mods &= ~kModRoll;
+        if (s.flags & kLastChord) {
+          s.brk_v8 = 0;
+          s.brk_mods = 0;
+          s.flags |= kBrkFree;
+        } else if (s.flags & kLastRestEl) {
+          s.brk_v8 = s.last_v8;
+          s.brk_mods = s.last_mods & kModFermata;
+        } else {
+          s.brk_v8 = s.last_v8;
+          s.brk_mods = s.last_mods;
+          // (abc2midi plays a roll on a note of 3 units or with a staccato, fermata or
+          // breath as a figure of its own)
+          if (s.last_v8 != 24 && s.last_dur != 3 * s.unit_ticks && !(s.last_mods & kModDur)) s.brk_mods &= ~kModRoll;
+        }
         Voice& v = voice(s);
         if (c == '>') {
           v.pos += s.last_dur / 2;  // a>b: 3/2 and 1/2
@@ -1494,6 +1623,14 @@ struct AbcGrammarImpl {
       if (v.flags & (kVRepOpen | kVInE1)) return false;
     }
     return (s.parts_wanted & ~s.parts_defined) == 0;
+  }
+
+  // check_bars: forget what the element being read owes to abc2midi's rules.
+  static void relax(State& s) {
+    s.ebits = 0;
+    s.mods = s.brk_mods = 0;
+    s.flags &= ~(kTie | kNoteNow | kRollNow | kGraceBroken | kGracePending | kTrill | kLastBroken | kLastTupNote |
+                 kBrkFree | kLastChord | kLineLetter);
   }
 
   // check_bars: after a rejected line end, start the next line afresh.
@@ -1582,6 +1719,10 @@ void AbcGrammar::feed(const std::string& text) {
 BarCheck check_bars(const std::string& tune) {
   AbcGrammar g(AbcGrammar::Options{false});
   BarCheck r;
+  // A character the syntax layer rejects (generated text is full of them) is counted; it
+  // is taken after dropping what the element owes to abc2midi's rules (a tie's pitch, a
+  // broken rhythm's equal lengths and decorations ...), or skipped; a rejected line end
+  // starts the next line afresh. Then the bars are measured as written.
   auto put = [&](char c) {
     AbcGrammar::State t = g.s_;
     if (AbcGrammarImpl::step(t, c)) {
@@ -1589,7 +1730,13 @@ BarCheck check_bars(const std::string& tune) {
       return;
     }
     ++r.skipped;
-    if (c == '\n') AbcGrammarImpl::recover_line(g.s_);
+    t = g.s_;
+    AbcGrammarImpl::relax(t);
+    if (AbcGrammarImpl::step(t, c)) {
+      g.s_ = t;
+    } else if (c == '\n') {
+      AbcGrammarImpl::recover_line(g.s_);
+    }
   };
   for (char c : tune) put(c);
   if (!tune.empty() && tune.back() != '\n') put('\n');

@@ -7,6 +7,7 @@
 #include <set>
 #include <sstream>
 
+#include "abc/abc_grammar.hpp"
 #include "abc/abc_tune.hpp"
 #include "abc/playability.hpp"
 
@@ -17,11 +18,6 @@ std::string without_x_line(const std::string& tune) {
   const std::size_t eol = tune.find('\n');
   if (tune.compare(0, 2, "X:") == 0 && eol != std::string::npos) return tune.substr(eol + 1);
   return tune;
-}
-
-// "Track 0 Bar 3 has 9/4 time units while the time signature has 2/4"
-bool is_bar_length_warning(const std::string& w) {
-  return w.find("Bar ") != std::string::npos && w.find("time units") != std::string::npos;
 }
 
 double median_of(std::vector<std::size_t> v) {
@@ -133,8 +129,13 @@ TuneFileStats tune_file_stats(const std::vector<EvalTune>& tunes, const SharedSu
     for (char f : {'X', 'T', 'M', 'L', 'K'}) s.with_field[f] += fields.count(f) ? 1 : 0;
     if (!repeats_balanced(t.text)) ++s.unbalanced_repeats;
     distinct.insert(without_x_line(t.text));
-    // abc2midi needs an X: line to find the tune.
+    // abc2midi needs an X: line to find the tune (and so does the grammar).
     texts.push_back(t.text.compare(0, 2, "X:") == 0 ? t.text : "X:1\n" + t.text);
+    // Bars off the meter: the sampler's grammar's arithmetic and bar rule (check_bars),
+    // not abc2midi's warnings (which also count the bars it replays for repeats).
+    const BarCheck bars = check_bars(texts.back());
+    s.bad_bars += bars.off;
+    s.tunes_with_bad_bars += bars.off > 0;
     if (train) s.longest_shared.push_back(train->longest_shared(without_x_line(t.text)));
   }
   s.distinct = static_cast<int>(distinct.size());
@@ -142,9 +143,6 @@ TuneFileStats tune_file_stats(const std::vector<EvalTune>& tunes, const SharedSu
   for (const PlayabilityResult& r : results) {
     s.abc2midi_no_error += r.errors.empty();
     s.abc2midi_no_warning += r.errors.empty() && r.warnings.empty();
-    const auto bad = std::count_if(r.warnings.begin(), r.warnings.end(), is_bar_length_warning);
-    s.bad_bars += static_cast<int>(bad);
-    s.tunes_with_bad_bars += bad > 0;
   }
   return s;
 }

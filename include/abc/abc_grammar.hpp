@@ -31,7 +31,7 @@ struct BarCheck {
   int bars = 0;             // bars measured
   int off = 0;              // of those, bars whose duration disagrees with the meter
   bool free_meter = false;  // M:none (or no M:): nothing to measure
-  int skipped = 0;          // characters the syntax layer rejected (skipped, not measured)
+  int skipped = 0;          // characters the syntax layer rejected (taken leniently or skipped)
 };
 BarCheck check_bars(const std::string& tune);
 
@@ -52,9 +52,8 @@ class AbcGrammar {
   // Feeds every character of `text` (a prime); throws abc::Error naming the position.
   void feed(const std::string& text);
 
-  static constexpr int kMaxVoices = 4;  // V:1 .. V:4
-
  private:
+  static constexpr int kMaxVoices = 4;  // V:1 .. V:4
   friend struct AbcGrammarImpl;  // abc_grammar.cpp: the transition function
   friend BarCheck check_bars(const std::string& tune);
   // Per voice (V:1..V:4): where it is in its bar, and its repeats and endings.
@@ -77,7 +76,7 @@ class AbcGrammar {
     std::uint8_t elem_num, elem_den;       // its factor (broken rhythm x tuplet)
     std::uint8_t tup_left, tup_p, tup_q;   // tuplet notes still to come, p:q
     std::uint8_t brk_num, brk_den, brk_n;  // broken rhythm: factor of the next note
-    std::uint32_t flags;       // kF* bits
+    std::uint32_t flags;       // flag bits (abc_grammar.cpp)
     std::uint8_t last, slur, chord_n, chord_v8, grace_n, cur_voice;
     std::uint8_t ebits;                    // the element's tie, tuplet, broken rhythm
     std::uint8_t last_v8, brk_v8;          // broken rhythm: a>b need a's length in b

@@ -57,7 +57,7 @@ struct TuneFileStats {
   int ended = 0, cut_off = 0;            // unknown = tunes - ended - cut_off
   std::map<char, int> with_field;        // X T M L K -> tunes that have the field
   int abc2midi_no_error = 0, abc2midi_no_warning = 0;
-  int tunes_with_bad_bars = 0, bad_bars = 0;  // bars whose length disagrees with M:
+  int tunes_with_bad_bars = 0, bad_bars = 0;  // bars off the meter, by check_bars (abc_grammar.hpp)
   int unbalanced_repeats = 0;
   int distinct = 0;                      // distinct tunes (text after the X: line)
   std::vector<std::size_t> longest_shared;  // per tune, when a training text was given
