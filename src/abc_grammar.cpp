@@ -43,6 +43,7 @@
 #include <cstring>
 #include <type_traits>
 
+#include "abc/abc_tune.hpp"
 #include "abc/error.hpp"
 #include "abc/eval.hpp"
 
@@ -192,16 +193,20 @@ struct Dict {
   bool fold;  // compare without case
 };
 enum DictId : std::uint8_t {
-  kDictMeter, kDictUnit, kDictMode, kDictKeySpecial, kDictDeco, kDictVoiceTail, kDictChordQuality
+  kDictMeter, kDictUnit, kDictMode, kDictKeySpecial, kDictDeco, kDictVoiceTail, kDictChordQuality, kDictRhythm
 };
 #define ABC_DICT(words, fold) Dict{words, static_cast<int>(sizeof(words) / sizeof(words[0])), fold}
 constexpr Dict kDicts[] = {ABC_DICT(kMeterWords, false),      ABC_DICT(kUnitWords, false),
                            ABC_DICT(kModeWords, true),        ABC_DICT(kKeySpecialWords, false),
                            ABC_DICT(kDecorationWords, false), ABC_DICT(kVoiceTailWords, false),
-                           ABC_DICT(kChordQualityWords, false)};
+                           ABC_DICT(kChordQualityWords, false), ABC_DICT(kRhythmNames, false)};
 #undef ABC_DICT
 static_assert(sizeof(kDecorationWords) / sizeof(kDecorationWords[0]) <= 64, "a dictionary holds at most 64 words");
 static_assert(sizeof(kMeterNum) == sizeof(kMeterWords) / sizeof(kMeterWords[0]), "meter table");
+// abc2midi plays R:hornpipe as swung pairs and refuses it in other meters than these
+// (C is 4/4 to it; C| is 2/2): bits over kMeterWords.
+constexpr std::uint64_t kHornpipeMeters = (1u << 0) | (1u << 2) | (1u << 4);  // C, 2/4, 4/4
+constexpr int kRhythmHornpipe = 3;  // kRhythmNames[3]
 
 constexpr char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -282,6 +287,9 @@ constexpr std::uint32_t kTrill = 1u << 23;         // !trill! waits for its note
 constexpr std::uint32_t kGraceBroken = 1u << 24;   // a>{g}: b comes right away, undecorated
 constexpr std::uint32_t kLastRestEl = 1u << 25;    // the last element was a rest
 constexpr std::uint32_t kBrkFree = 1u << 26;       // a>b with a chord a: abc2midi checks nothing
+constexpr int kMaxSampledSpaces = 2;
+constexpr std::uint32_t kSeenR = 1u << 27;         // R: in the header
+constexpr std::uint32_t kHornpipe = 1u << 28;      // R:hornpipe: the meter must be 2/4 or 4/4 (abc2midi)
 
 // Voice::flags. Repeats: before any repeat sign a voice is at its start, where abc2midi
 // assumes a |: (so :: and [1 may come); |: and :: open a repeat (repeat_bar_line); :|
@@ -656,6 +664,14 @@ struct AbcGrammarImpl {
   // ---- fields ----
   static bool at_terminator(const State& s, char c) { return (s.flags & kInline) ? c == ']' : c == '\n'; }
 
+  // The kMeterWords index of the current meter (-1 for none matched).
+  static int meter_word(const State& s) {
+    for (int w = 0; w < static_cast<int>(sizeof(kMeterNum)); ++w) {
+      if (kMeterNum[w] == s.meter_num && kMeterDen[w] == s.meter_den) return w;
+    }
+    return -1;
+  }
+
   static void set_meter(State& s, int word) {
     s.meter_num = kMeterNum[word];
     s.meter_den = kMeterDen[word];
@@ -686,6 +702,9 @@ struct AbcGrammarImpl {
         if (!body) s.flags |= kSeenM;
         break;
       }
+      case 'R':
+        if (dict_word(s) == kRhythmHornpipe) s.flags |= kHornpipe;
+        break;
       case 'L': {
         const int w = dict_word(s);
         s.unit_ticks = kWhole >> w;  // kUnitWords: 1/1, 1/2, .. 1/64
@@ -734,7 +753,19 @@ struct AbcGrammarImpl {
         s.mode = kValText;
         s.sub = lead_space;
         break;
-      case 'M': dict_start(s, kDictMeter); s.mode = kValDict; break;
+      case 'M':
+        dict_start(s, kDictMeter);
+        if (s.flags & kHornpipe) s.dict_mask &= kHornpipeMeters;
+        s.mode = kValDict;
+        break;
+      case 'R':
+        dict_start(s, kDictRhythm);
+        // After M:, a hornpipe only where abc2midi plays one.
+        if ((s.flags & kSeenM) && (meter_word(s) < 0 || !((kHornpipeMeters >> meter_word(s)) & 1))) {
+          s.dict_mask &= ~(std::uint64_t{1} << kRhythmHornpipe);
+        }
+        s.mode = kValDict;
+        break;
       case 'L': dict_start(s, kDictUnit); s.mode = kValDict; break;
       case 'K': s.mode = kValKey; break;
       case 'Q': s.mode = kValTempo; break;
@@ -769,7 +800,11 @@ struct AbcGrammarImpl {
           return false;
 
         case kHeaderLine:
-          if (!std::strchr("TCMLQPVUWK", c) || c == '\0') return false;
+          if (!std::strchr("TCRMLQPVUWK", c) || c == '\0') return false;
+          if (c == 'R') {  // the rhythm label, once
+            if (s.flags & kSeenR) return false;
+            s.flags |= kSeenR;
+          }
           if (c == 'K' && s.enforce && !(s.flags & kSeenM)) return false;  // M: is required
           if (c == 'P') {
             // P:ABA (the order of the parts): read, but with the meter enforced (the
@@ -1431,6 +1466,7 @@ struct AbcGrammarImpl {
   }
 
   static bool music_step(State& s, char c) {
+    if (c != ' ') s.spaces = 0;
     if ((s.flags & kGraceBroken) && !is_accidental(c) && !is_note_letter(c) && c != ')') return false;
     if (s.flags & kNoteNow) {  // after . a note or chord, after ~ a note (abc2midi)
       const bool ok = is_accidental(c) || is_note_letter(c) ||
@@ -1440,6 +1476,9 @@ struct AbcGrammarImpl {
     switch (c) {
       case ' ':
         if (s.last == kLastNone || s.last == kLastLParen || (s.flags & kNeed)) return false;
+        // The sampler's style: runs of spaces align a printed score (the corpus has up to
+        // 25); drawn, a run can grow without end, so at most kMaxSampledSpaces in a row.
+        if (s.enforce && ++s.spaces > kMaxSampledSpaces) return false;
         s.last = kLastSpace;
         return true;
       case '\n':

@@ -212,13 +212,6 @@ TaggedSplit split_tagged_text(const std::string& text) {
   return result;
 }
 
-const std::vector<std::string>& rhythm_names() {
-  static const std::vector<std::string> names = {"reel",  "jig",   "slip jig", "hornpipe", "strathspey",
-                                                 "air",   "clog",  "fling",    "waltz",    "slide",
-                                                 "march", "polka", "mazurka",  "barndance"};
-  return names;
-}
-
 std::string normalised_rhythm(const std::string& value) {
   std::string v;
   for (char c : value) {
@@ -236,7 +229,7 @@ std::string normalised_rhythm(const std::string& value) {
   for (const auto& [from, to] : kSame) {
     if (v == from) return to;
   }
-  for (const std::string& name : rhythm_names()) {
+  for (const char* name : kRhythmNames) {
     if (v == name) return name;
   }
   return {};

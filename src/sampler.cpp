@@ -3,8 +3,11 @@
 #include <algorithm>
 #include <chrono>
 
+#include "abc/abc_grammar.hpp"
+#include "abc/abc_tune.hpp"
 #include "abc/backend.hpp"
 #include "abc/error.hpp"
+#include "abc/sampling_math.hpp"
 
 namespace abc {
 
@@ -66,6 +69,54 @@ void TuneWriter::end_tune(bool at_end) {
   tune_has_text_ = false;
 }
 
+std::string steering_prime(const Steering& steering) {
+  if (!steering.bars.empty() && (steering.meter.empty() || steering.key.empty())) {
+    throw Error("--bars continues a tune after its header: give --meter and --key too (and --unit, default 1/8)",
+                kExitUsage);
+  }
+  AbcGrammar check(AbcGrammar::Options{false});  // syntax: a value may be any legal one
+  std::string text;
+  auto add = [&](const std::string& flag, const std::string& value, const std::string& piece) {
+    try {
+      check.feed(piece);
+    } catch (const Error& e) {
+      throw Error(flag + " '" + value + "' is not valid ABC here (" + e.what() + ")", kExitUsage);
+    }
+    text += piece;
+  };
+  add("X:", "1", "X:1\n");
+  if (!steering.title.empty()) add("--title", steering.title, "T:" + steering.title + "\n");
+  if (!steering.rhythm.empty()) {
+    const std::string rhythm = normalised_rhythm(steering.rhythm);
+    if (rhythm.empty()) {
+      std::string names;
+      for (const char* r : kRhythmNames) names += (names.empty() ? "" : ", ") + std::string(r);
+      throw Error("--rhythm '" + steering.rhythm + "' is not a rhythm the corpus labels (" + names + ")", kExitUsage);
+    }
+    if (rhythm == "hornpipe" && !steering.meter.empty() && steering.meter != "2/4" && steering.meter != "4/4" &&
+        steering.meter != "C") {
+      throw Error("--rhythm hornpipe needs --meter 2/4 or 4/4 (abc2midi plays hornpipes only there), not " +
+                      steering.meter,
+                  kExitUsage);
+    }
+    add("--rhythm", steering.rhythm, "R:" + rhythm + "\n");
+  }
+  if (!steering.meter.empty()) add("--meter", steering.meter, "M:" + steering.meter + "\n");
+  const std::string unit = !steering.unit.empty() ? steering.unit : !steering.key.empty() ? "1/8" : "";
+  if (!unit.empty()) add("--unit", unit, "L:" + unit + "\n");
+  if (!steering.key.empty()) add("--key", steering.key, "K:" + steering.key + "\n");
+  if (!steering.bars.empty()) add("--bars", steering.bars, steering.bars);
+  // The meter layer too: first bars that do not fit the meter are refused now.
+  AbcGrammar measured;
+  try {
+    measured.feed(text);
+  } catch (const Error& e) {
+    throw Error("--bars '" + steering.bars + "' do not fit the meter " + steering.meter + " (" + e.what() + ")",
+                kExitUsage);
+  }
+  return std::string(Vocab::kStartTag) + text;
+}
+
 SamplingModel sampling_model(Backend& backend, const SampleOptions& options) {
   SamplingModel model;
   model.max_streams = backend.max_batch();
@@ -75,6 +126,9 @@ SamplingModel sampling_model(Backend& backend, const SampleOptions& options) {
   model.step = [&backend, temperature, seed](const TokenId* tokens, int n, std::uint32_t first_stream,
                                              std::uint32_t step, TokenId* next) {
     backend.sample_step(tokens, n, temperature, seed, first_stream, step, next);
+  };
+  model.step_logits = [&backend](const TokenId* tokens, int n, float* logits) {
+    backend.step_logits(tokens, n, logits);
   };
   return model;
 }
@@ -87,6 +141,42 @@ struct Stream {
   int drawn = 0;
   bool done = false;
   bool ended = false;   // finished at <end>
+  AbcGrammar grammar;   // with options.grammar: what may come next
+};
+
+// The grammar's draws for n streams from their logits [n, V]: per stream, the tokens the
+// automaton allows (<end> where the tune may end, never <start>), then a draw over them.
+class GrammarDraw {
+ public:
+  GrammarDraw(const Vocab& vocab, const SampleOptions& options) : vocab_(vocab), options_(options) {
+    const int V = vocab.size();
+    chars_.resize(static_cast<std::size_t>(V));
+    for (TokenId v = 0; v < V; ++v) {
+      if (v != Vocab::kStart && v != Vocab::kEnd) chars_[static_cast<std::size_t>(v)] = vocab.token_text(v)[0];
+    }
+    allowed_.resize(static_cast<std::size_t>(V));
+  }
+
+  // Draws stream i's next token; counts forced draws. No legal token at all (the automaton
+  // should never get there): <end>, counted as forced.
+  TokenId draw(const Stream& s, const float* logits, std::uint32_t stream, std::uint32_t step, SampleStats& stats) {
+    const int V = vocab_.size();
+    for (TokenId v = 0; v < V; ++v) {
+      const auto k = static_cast<std::size_t>(v);
+      allowed_[k] = v == Vocab::kEnd ? s.grammar.may_end() : v == Vocab::kStart ? false : s.grammar.allows(chars_[k]);
+    }
+    const float u = sample_uniform(options_.seed, stream, step);
+    bool forced = false;
+    const int t = sample_allowed_token(logits, allowed_.data(), V, options_.temperature, u, kForcedDrawMass, &forced);
+    if (t < 0 || forced) ++stats.forced;
+    return t < 0 ? Vocab::kEnd : static_cast<TokenId>(t);
+  }
+
+ private:
+  const Vocab& vocab_;
+  const SampleOptions& options_;
+  std::vector<char> chars_;              // [V] each token's character ('\0' for the tags)
+  std::vector<unsigned char> allowed_;   // [V]
 };
 
 }  // namespace
@@ -105,6 +195,19 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
   for (TokenId id : prime) {
     if (id != Vocab::kStart && id != Vocab::kEnd) prime_text += vocab.token_text(id);
   }
+  AbcGrammar primed;  // the automaton after the prime, copied into every stream
+  if (options.grammar) {
+    if (!model.step_logits) throw Error("internal: grammar sampling needs a model with step_logits");
+    try {
+      primed.feed(prime_text);
+    } catch (const Error& e) {
+      throw Error(std::string("the prime is not the beginning of a legal tune (") + e.what() +
+                      "); fix it, or sample with --no-grammar",
+                  kExitUsage);
+    }
+  }
+  GrammarDraw grammar_draw(vocab, options);
+  std::vector<float> logits;
 
   const auto start = std::chrono::steady_clock::now();
   SampleStats stats;
@@ -117,12 +220,37 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
     tokens.assign(static_cast<std::size_t>(g), Vocab::kStart);
     next.assign(static_cast<std::size_t>(g), Vocab::kStart);
     streams.assign(static_cast<std::size_t>(g), Stream{});
-    for (auto& s : streams) s.pending = prime_text;
+    for (auto& s : streams) {
+      s.pending = prime_text;
+      s.grammar = primed;
+    }
     model.reset_state();
+    // One step of the model for every stream: the next tokens drawn by the backend, or by
+    // the grammar from the logits.
+    auto step_all = [&](std::uint32_t step) {
+      if (!options.grammar) {
+        model.step(tokens.data(), g, first, step, next.data());
+        return;
+      }
+      const std::size_t V = static_cast<std::size_t>(vocab.size());
+      logits.resize(static_cast<std::size_t>(g) * V);
+      model.step_logits(tokens.data(), g, logits.data());
+      for (int i = 0; i < g; ++i) {
+        const Stream& s = streams[static_cast<std::size_t>(i)];
+        if (s.done) continue;
+        next[static_cast<std::size_t>(i)] = grammar_draw.draw(s, logits.data() + static_cast<std::size_t>(i) * V,
+                                                              first + static_cast<std::uint32_t>(i), step, stats);
+      }
+    };
     // Feed the prime; only the draw after its last token counts (generation step 0).
     for (std::size_t k = 0; k < prime.size(); ++k) {
       std::fill(tokens.begin(), tokens.end(), prime[k]);
-      model.step(tokens.data(), g, first, 0, next.data());
+      if (k + 1 < prime.size() && options.grammar) {
+        logits.resize(static_cast<std::size_t>(g) * static_cast<std::size_t>(vocab.size()));
+        model.step_logits(tokens.data(), g, logits.data());  // the state advances; no draw
+      } else {
+        step_all(0);
+      }
     }
 
     int printing = 0;  // the stream whose characters go straight to the writer
@@ -142,7 +270,7 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
     };
     int active = g;
     for (std::uint32_t step = 0; active > 0; ++step) {
-      if (step > 0) model.step(tokens.data(), g, first, step, next.data());
+      if (step > 0) step_all(step);
       for (int i = 0; i < g; ++i) {
         Stream& s = streams[static_cast<std::size_t>(i)];
         if (s.done) continue;
@@ -152,7 +280,11 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
         if (t == Vocab::kEnd) {
           s.done = s.ended = true;
         } else {
-          if (t != Vocab::kStart) s.pending += vocab.token_text(t)[0];
+          if (t != Vocab::kStart) {
+            const char c = vocab.token_text(t)[0];
+            s.pending += c;
+            if (options.grammar) s.grammar.feed(c);
+          }
           tokens[static_cast<std::size_t>(i)] = t;
           if (s.drawn >= options.max_len) s.done = true;
         }

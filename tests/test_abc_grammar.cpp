@@ -76,6 +76,12 @@ TEST(AbcGrammar, HeaderFieldsAndValues) {
     EXPECT_TRUE(prefix(std::string("X:1\nM:4/4\nK:") + k + "\n")) << k;
   }
   EXPECT_TRUE(prefix("X:1\nM:4/4\nQ:80\nQ:3/8=104\nQ:1/16=200\nK:G\n"));
+  for (const char* r : {"reel", "jig", "slip jig", "hornpipe", "strathspey", "air", "fling"}) {
+    EXPECT_TRUE(prefix(std::string("X:1\nT:t\nR:") + r + "\nM:2/4\nL:1/8\nK:G\n")) << r;
+  }
+  EXPECT_TRUE(prefix("X:1\nR:hornpipe\nM:4/4\nK:G\n"));
+  EXPECT_TRUE(prefix("X:1\nM:C\nR:hornpipe\nK:G\n"));
+  EXPECT_TRUE(prefix("X:1\nM:6/8\nR:slip jig\nK:G\n"));
 }
 
 TEST(AbcGrammar, BadHeaders) {
@@ -83,7 +89,13 @@ TEST(AbcGrammar, BadHeaders) {
   EXPECT_FALSE(prefix("X:0"));                       // X:1, X:2, ...
   EXPECT_FALSE(prefix("X:1\n\n"));                   // a blank line ends a tune
   EXPECT_FALSE(prefix("X:1\nZ:"));                   // a field the corpus drops
-  EXPECT_FALSE(prefix("X:1\nR:"));                   // (R:hornpipe plays as swing in abc2midi)
+  EXPECT_FALSE(prefix("X:1\nR:Reel"));              // the corpus's spelling: reel
+  EXPECT_FALSE(prefix("X:1\nR:reel\nR:"));           // once
+  EXPECT_FALSE(prefix("X:1\nR:polska"));             // not a rhythm the corpus labels
+  // abc2midi plays R:hornpipe as swung pairs and refuses it outside 2/4 and 4/4.
+  EXPECT_FALSE(prefix("X:1\nR:hornpipe\nM:6/8"));
+  EXPECT_FALSE(prefix("X:1\nR:hornpipe\nM:C|"));
+  EXPECT_FALSE(prefix("X:1\nM:3/2\nR:hornpipe"));
   EXPECT_FALSE(prefix("X:1\nM:4/4\nA"));             // music before K:
   EXPECT_FALSE(prefix("X:1\nM:7/7"));
   EXPECT_FALSE(prefix("X:1\nM:4/4\nL:1/3\n"));
@@ -121,6 +133,14 @@ TEST(AbcGrammar, MusicLines) {
   EXPECT_FALSE(prefix(tune("\"G"), kMeter));
   EXPECT_TRUE(accepts(tune("[V:1] ABcd efga|\n[V:2] abcd efga|\n"), kSyntax));  // voices: syntax layer only
   EXPECT_FALSE(prefix(tune("[V:"), kMeter));
+}
+
+// Runs of spaces align a printed score; the sampler is offered at most two in a row, so a
+// drawn tune cannot drift into an endless run.
+TEST(AbcGrammar, SampledSpaceRunsAreShort) {
+  EXPECT_TRUE(prefix(tune("AB  cd", "M:4/4\nL:1/8\nK:G\n")));
+  EXPECT_FALSE(prefix(tune("AB   cd", "M:4/4\nL:1/8\nK:G\n")));
+  EXPECT_TRUE(prefix(tune("AB          cd efga|\n", "M:4/4\nL:1/8\nK:G\n"), kSyntax));
 }
 
 TEST(AbcGrammar, EachBracketMustClose) {
@@ -436,9 +456,11 @@ TEST(AbcGrammar, ValidationCorpus) {
     offs.push_back(b.off);
     texts.push_back(t.text);
     // The meter layer takes a tune exactly when its bars keep the rule and it has no
-    // voices or header part order (which the sampler is not offered).
+    // voices, header part order or runs of more than two spaces (which the sampler is not
+    // offered).
     const bool offered = t.text.find("\nV:") == std::string::npos && t.text.find("[V:") == std::string::npos &&
-                         t.text.substr(0, t.text.find("\nK:")).find("\nP:") == std::string::npos;
+                         t.text.substr(0, t.text.find("\nK:")).find("\nP:") == std::string::npos &&
+                         t.text.find("   ") == std::string::npos;
     const bool meter = accepts(t.text, kMeter);
     EXPECT_EQ(meter, b.off == 0 && offered) << t.text;
     sampler_rejects += !meter;

@@ -6,10 +6,12 @@
 #include <cmath>
 #include <sstream>
 
+#include "abc/abc_grammar.hpp"
 #include "abc/backend.hpp"
 #include "abc/error.hpp"
 #include "abc/sampler.hpp"
 #include "abc/sampling_math.hpp"
+#include "test_helpers.hpp"
 
 namespace {
 
@@ -94,6 +96,7 @@ TEST(TuneWriter, TagsAreKeptWhenAsked) {
 TEST(Sampler, StopsAtEnd) {
   ScriptedModel m{"\nX:1\nK:C\nABC|\nX:1\n"};
   abc::SampleOptions o;
+  o.grammar = false;  // scripted tokens: the mechanics without the grammar
   o.n = 2;
   abc::SampleStats stats;
   EXPECT_EQ(run(m.bind(), o, &stats), "X:1\nK:C\nABC|\nX:2\n\nX:3\nK:C\nABC|\nX:4\n\n");
@@ -104,6 +107,7 @@ TEST(Sampler, StopsAtEnd) {
 TEST(Sampler, MaxLenCutsATune) {
   ScriptedModel m{"\nX:1\nK:C\nABCABCABCABCABCABC"};
   abc::SampleOptions o;
+  o.grammar = false;
   o.n = 1;
   o.max_len = 12;  // "\nX:1\nK:C\nABC" is 12 characters
   abc::SampleStats stats;
@@ -116,6 +120,7 @@ TEST(Sampler, PrimeIsEchoedAndUnknownCharactersAreUsageErrors) {
   // The prime takes 10 steps; only the logits after its last token are sampled.
   ScriptedModel m{std::string(9, 'X') + "BC|\n"};
   abc::SampleOptions o;
+  o.grammar = false;
   o.n = 1;
   o.prime = "<start>X:1\nK:C\nA";
   EXPECT_EQ(run(m.bind(), o), "X:1\nK:C\nABC|\n\n");
@@ -135,6 +140,7 @@ TEST(Sampler, GroupsSmallerThanNGiveTheSameOutput) {
   ScriptedModel many{"\nX:1\nK:C\nABC|\n"};
   many.max_streams = 4;
   abc::SampleOptions o;
+  o.grammar = false;
   o.n = 5;
   EXPECT_EQ(run(one.bind(), o), run(many.bind(), o));
 }
@@ -148,6 +154,7 @@ TEST(Sampler, SameSeedSameTunesOtherSeedOtherTunes) {
   abc::init_param_block(backend->layout(), 3, params.data());
   backend->upload_params(params.data());
   abc::SampleOptions o;
+  o.grammar = false;  // this vocabulary is too small for whole tunes
   o.n = 3;
   o.max_len = 60;
   o.temperature = 1.0f;
@@ -156,4 +163,189 @@ TEST(Sampler, SameSeedSameTunesOtherSeedOtherTunes) {
   const std::string c = run(abc::sampling_model(*backend, o), o);
   EXPECT_EQ(a, b);
   EXPECT_NE(a, c);
+}
+
+// --- Grammar-constrained sampling and steering -------------------------------------------
+
+namespace {
+
+// Every printable character and the newline, as a corpus's vocabulary has them.
+std::string printable_ascii() {
+  std::string text = "<start>\n<end>\n";
+  for (char c = ' '; c < 0x7f; ++c) text += c;
+  return text;
+}
+
+// An untrained model over all printable characters: its draws are close to uniform, the
+// hardest case for the grammar (it alone keeps the tunes legal).
+struct UntrainedModel {
+  abc::Vocab vocab = abc::Vocab::from_text(printable_ascii());
+  std::unique_ptr<abc::Backend> backend;
+  explicit UntrainedModel(int streams) {
+    abc::ModelConfig config;
+    config.vocab = vocab.size();
+    config.hidden = 16;
+    backend = abc::make_cpu_backend(config, abc::AdamConfig{}, streams, 1);
+    std::vector<float> params(backend->num_params());
+    abc::init_param_block(backend->layout(), 7, params.data());
+    backend->upload_params(params.data());
+  }
+};
+
+std::string run_with(UntrainedModel& m, const abc::SampleOptions& o, abc::SampleStats* stats) {
+  std::ostringstream out;
+  const abc::SampleStats st = abc::sample_tunes(abc::sampling_model(*m.backend, o), m.vocab, o, out);
+  if (stats) *stats = st;
+  return out.str();
+}
+
+// The tunes of tagged output, and whether each ended at <end> (else --max-len cut it).
+struct OutTune {
+  std::string text;
+  bool ended;
+};
+std::vector<OutTune> tunes_of(const std::string& tagged) {
+  std::vector<OutTune> tunes;
+  std::size_t pos = 0;
+  while ((pos = tagged.find("<start>\n", pos)) != std::string::npos) {
+    const std::size_t body = pos + 8, next = tagged.find("<start>\n", body), end = tagged.find("<end>\n", body);
+    const bool ended = end != std::string::npos && (next == std::string::npos || end < next);
+    std::string text = tagged.substr(body, (ended ? end : next == std::string::npos ? tagged.size() : next) - body);
+    if (!ended) text.erase(text.find_last_not_of('\n') + 1);  // the writer's line end and blank line
+    tunes.push_back({text, ended});
+    pos = body;
+  }
+  return tunes;
+}
+
+void expect_usage_error(const abc::Steering& s, const std::string& flag) {
+  try {
+    abc::steering_prime(s);
+    FAIL() << "accepted; expected an error naming " << flag;
+  } catch (const abc::Error& e) {
+    EXPECT_EQ(e.exit_code(), abc::kExitUsage) << e.what();
+    EXPECT_NE(std::string(e.what()).find(flag), std::string::npos) << e.what();
+  }
+}
+
+}  // namespace
+
+TEST(SamplingMath, AllowedTokenDrawsOnlyAllowedAndForcesWithoutMass) {
+  const float logits[] = {5.0f, 0.0f, -30.0f, 1.0f};
+  const unsigned char allowed[] = {0, 1, 1, 0};
+  bool forced = true;
+  for (int i = 0; i < 200; ++i) {
+    const int t = abc::sample_allowed_token(logits, allowed, 4, 1.0f, abc::sample_uniform(3, 0, i), 1e-4, &forced);
+    EXPECT_TRUE(t == 1 || t == 2);
+    EXPECT_FALSE(forced);
+  }
+  const unsigned char only_unlikely[] = {0, 0, 1, 0};  // e^-35 of the mass
+  EXPECT_EQ(abc::sample_allowed_token(logits, only_unlikely, 4, 1.0f, 0.5f, 1e-4, &forced), 2);
+  EXPECT_TRUE(forced);
+  const unsigned char none[] = {0, 0, 0, 0};
+  EXPECT_EQ(abc::sample_allowed_token(logits, none, 4, 1.0f, 0.5f, 1e-4, &forced), -1);
+}
+
+TEST(Sampler, GrammarTunesAreLegalOnTheMeterAndEnd) {
+  UntrainedModel m(8);
+  abc::SampleOptions o;
+  o.n = 16;
+  o.temperature = 1.0f;
+  o.max_len = 4000;
+  o.tags = true;
+  abc::SampleStats stats;
+  const std::string out = run_with(m, o, &stats);
+  const std::vector<OutTune> tunes = tunes_of(out);
+  ASSERT_EQ(tunes.size(), 16u) << out;
+  int ended = 0;
+  for (const OutTune& t : tunes) {
+    abc::AbcGrammar g;
+    EXPECT_NO_THROW(g.feed(t.text)) << t.text;
+    EXPECT_EQ(abc::check_bars(t.text).off, 0) << t.text;
+    if (!t.ended) continue;
+    ++ended;
+    EXPECT_TRUE(g.may_end()) << t.text;
+  }
+  // Uniform draws rarely pick <end> where it is legal; some still must.
+  EXPECT_GT(ended, 0);
+  EXPECT_EQ(stats.ended, ended);
+}
+
+TEST(Sampler, SteeringPrimeIsTheHeaderAndChecksEachValue) {
+  abc::Steering s;
+  s.meter = "6/8";
+  s.key = "Dmix";
+  EXPECT_EQ(abc::steering_prime(s), "<start>X:1\nM:6/8\nL:1/8\nK:Dmix\n");
+  s.title = "Steered";
+  s.unit = "1/16";
+  s.bars = "|:A2B c2d|";
+  EXPECT_EQ(abc::steering_prime(s), "<start>X:1\nT:Steered\nM:6/8\nL:1/16\nK:Dmix\n|:A2B c2d|");
+  abc::Steering reel;
+  reel.rhythm = "Reel";
+  reel.meter = "4/4";
+  reel.key = "G";
+  EXPECT_EQ(abc::steering_prime(reel), "<start>X:1\nR:reel\nM:4/4\nL:1/8\nK:G\n");
+  abc::Steering bad;
+  bad.rhythm = "polska";
+  expect_usage_error(bad, "--rhythm");
+  bad.rhythm = "hornpipe";
+  bad.meter = "6/8";
+  expect_usage_error(bad, "--rhythm hornpipe");
+  bad = abc::Steering{};
+  bad.meter = "7/0";
+  expect_usage_error(bad, "--meter");
+  bad = abc::Steering{};
+  bad.key = "Xyz";
+  expect_usage_error(bad, "--key");
+  bad = abc::Steering{};
+  bad.key = "D";
+  bad.unit = "1/3";
+  expect_usage_error(bad, "--unit");
+  bad = abc::Steering{};
+  bad.bars = "|ABc|";
+  expect_usage_error(bad, "--meter and --key");
+  bad.meter = "6/8";
+  bad.key = "D";
+  bad.bars = "|[ABc|";
+  expect_usage_error(bad, "--bars");
+  bad.bars = "|A4B4c4|d";  // 12/8 in a 6/8 bar
+  expect_usage_error(bad, "--bars");
+}
+
+TEST(Sampler, SteeredTunesKeepTheHeaderAndTheBars) {
+  UntrainedModel m(4);
+  abc::Steering steer;
+  steer.meter = "6/8";
+  steer.key = "D";
+  steer.bars = "|:A2B c2d|";
+  abc::SampleOptions o;
+  o.n = 8;
+  o.temperature = 1.0f;
+  o.max_len = 4000;
+  o.tags = true;
+  o.prime = abc::steering_prime(steer);
+  abc::SampleStats stats;
+  const std::vector<OutTune> tunes = tunes_of(run_with(m, o, &stats));
+  ASSERT_EQ(tunes.size(), 8u);
+  for (const OutTune& t : tunes) {
+    EXPECT_EQ(t.text.rfind("X:", 0), 0u) << t.text;
+    EXPECT_NE(t.text.find("\nM:6/8\nL:1/8\nK:D\n|:A2B c2d|"), std::string::npos) << t.text;
+    EXPECT_EQ(abc::check_bars(t.text).off, 0) << t.text;
+  }
+}
+
+TEST(Sampler, IllegalPrimeIsAUsageErrorWithTheGrammar) {
+  UntrainedModel m(1);
+  abc::SampleOptions o;
+  o.prime = "<start>X:1\nM:4/4\nL:1/8\nK:D\nA8B|";  // a bar of 9/8 under 4/4
+  try {
+    run_with(m, o, nullptr);
+    FAIL() << "an illegal prime was accepted";
+  } catch (const abc::Error& e) {
+    EXPECT_EQ(e.exit_code(), abc::kExitUsage);
+    EXPECT_NE(std::string(e.what()).find("--no-grammar"), std::string::npos) << e.what();
+  }
+  o.grammar = false;
+  o.max_len = 5;
+  EXPECT_NO_THROW(run_with(m, o, nullptr));
 }

@@ -78,6 +78,7 @@ class AbcGrammar {
     std::uint8_t brk_num, brk_den, brk_n;  // broken rhythm: factor of the next note
     std::uint32_t flags;       // flag bits (abc_grammar.cpp)
     std::uint8_t last, slur, chord_n, chord_v8, grace_n, cur_voice;
+    std::uint8_t spaces;                   // spaces in a row in the music
     std::uint8_t ebits;                    // the element's tie, tuplet, broken rhythm
     std::uint8_t last_v8, brk_v8;          // broken rhythm: a>b need a's length in b
     std::uint8_t note_letter, note_acc;    // the note just read (for a tie)

@@ -51,8 +51,11 @@ struct CleanOptions {
 //    than K M L Q P V W w T.
 CleanResult clean_tune(const std::string& raw, const CleanOptions& options);
 
-// The rhythm names R: keeps, lower case: reel, jig, slip jig, hornpipe, strathspey, ...
-const std::vector<std::string>& rhythm_names();
+// The rhythm names R: keeps, lower case (the corpus cleaner, the grammar and
+// abc_cuda_sample --rhythm read this one list).
+constexpr const char* kRhythmNames[] = {"reel", "jig",   "slip jig", "hornpipe", "strathspey", "air",   "clog",
+                                        "fling", "waltz", "slide",    "march",    "polka",      "mazurka", "barndance"};
+constexpr int kRhythmCount = static_cast<int>(sizeof(kRhythmNames) / sizeof(kRhythmNames[0]));
 // An R: value in the corpus's form: lower case, words separated by one space, synonyms
 // merged ("Double Jig" -> "jig", "slipjig" -> "slip jig", "Highland Fling" -> "fling");
 // "" when it names no rhythm of rhythm_names().

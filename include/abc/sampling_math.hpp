@@ -41,4 +41,41 @@ ABC_HD inline int sample_token(const S* logits, int V, float temperature, float 
   return best;  // rounding left target at the very top: the most likely token
 }
 
+// sample_token restricted to the tokens with allowed[v] != 0 (at least one must be): the
+// temperature softmax renormalised over them, drawn with u. When the allowed tokens hold
+// less than min_mass of the whole distribution, the model has next to no opinion among
+// them: the most likely allowed token is returned instead of a draw, and *forced is set.
+template <class S>
+inline int sample_allowed_token(const S* logits, const unsigned char* allowed, int V, float temperature, float u,
+                                double min_mass, bool* forced) {
+  *forced = false;
+  int best = 0, best_allowed = -1;
+  for (int v = 0; v < V; ++v) {
+    if (logits[v] > logits[best]) best = v;
+    if (allowed[v] && (best_allowed < 0 || logits[v] > logits[best_allowed])) best_allowed = v;
+  }
+  if (best_allowed < 0) return -1;
+  if (temperature <= 0.0f) return best_allowed;
+  const double inv_t = 1.0 / static_cast<double>(temperature);
+  const double top = static_cast<double>(logits[best]);
+  double all = 0.0, legal = 0.0;
+  for (int v = 0; v < V; ++v) {
+    const double p = cell::exp_of((static_cast<double>(logits[v]) - top) * inv_t);
+    all += p;
+    if (allowed[v]) legal += p;
+  }
+  if (!(legal >= min_mass * all) || legal <= 0.0) {
+    *forced = true;
+    return best_allowed;
+  }
+  const double target = static_cast<double>(u) * legal;
+  double cumulative = 0.0;
+  for (int v = 0; v < V; ++v) {
+    if (!allowed[v]) continue;
+    cumulative += cell::exp_of((static_cast<double>(logits[v]) - top) * inv_t);
+    if (target < cumulative) return v;
+  }
+  return best_allowed;  // rounding left target at the very top
+}
+
 }  // namespace abc
