@@ -160,6 +160,11 @@ class GrammarDraw {
   // Draws stream i's next token; counts forced draws. No legal token at all (the automaton
   // should never get there): <end>, counted as forced.
   TokenId draw(const Stream& s, const float* logits, std::uint32_t stream, std::uint32_t step, SampleStats& stats) {
+    if (4 * static_cast<std::int64_t>(s.drawn) >= 3 * static_cast<std::int64_t>(options_.max_len) &&
+        s.grammar.may_end()) {
+      ++stats.closed;
+      return Vocab::kEnd;
+    }
     const int V = vocab_.size();
     for (TokenId v = 0; v < V; ++v) {
       const auto k = static_cast<std::size_t>(v);

@@ -349,3 +349,22 @@ TEST(Sampler, IllegalPrimeIsAUsageErrorWithTheGrammar) {
   o.max_len = 5;
   EXPECT_NO_THROW(run_with(m, o, nullptr));
 }
+
+TEST(Sampler, LongGrammarTunesEndAtTheirFirstLegalEndPastThreeQuarters) {
+  UntrainedModel m(8);
+  abc::SampleOptions o;
+  o.n = 8;
+  o.temperature = 1.0f;
+  o.max_len = 400;  // an untrained model rarely picks <end> itself: the rule closes them
+  o.tags = true;
+  abc::SampleStats stats;
+  const std::vector<OutTune> tunes = tunes_of(run_with(m, o, &stats));
+  EXPECT_GT(stats.closed, 0);
+  EXPECT_GE(stats.ended, stats.closed);
+  for (const OutTune& t : tunes) {
+    if (!t.ended) continue;
+    abc::AbcGrammar g;
+    EXPECT_NO_THROW(g.feed(t.text)) << t.text;
+    EXPECT_TRUE(g.may_end()) << t.text;
+  }
+}

@@ -21,7 +21,9 @@ struct SampleOptions {
   bool tags = false;             // keep <start>/<end> in the output
   // Grammar-constrained sampling (abc_grammar.hpp): before each draw, the characters that
   // would make the tune illegal ABC (or put a bar off the meter) are masked out and the
-  // distribution renormalised over the rest. Needs SamplingModel::step_logits.
+  // distribution renormalised over the rest. A tune past 3/4 of max_len ends at the first
+  // place it may end (a model caught in a loop would otherwise be cut off mid-bar). Needs
+  // SamplingModel::step_logits.
   bool grammar = true;
 };
 
@@ -34,6 +36,7 @@ struct SampleStats {
   int ended = 0;                 // tunes that ended at <end> (the rest hit max_len)
   std::int64_t tokens = 0;       // generated tokens
   std::int64_t forced = 0;       // grammar draws forced (kForcedDrawMass)
+  int closed = 0;                // grammar tunes ended at their first legal end past 3/4 of max_len
   double seconds = 0;
 };
 

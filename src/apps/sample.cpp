@@ -93,6 +93,12 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "abc_cuda_sample: %d tunes (%d ended at <end>), %lld characters in %.2f s (%.0f chars/s)\n",
                  stats.tunes, stats.ended, static_cast<long long>(stats.tokens), stats.seconds,
                  stats.tokens / std::max(stats.seconds, 1e-9));
+    if (o.grammar && stats.closed > 0) {
+      std::fprintf(stderr,
+                   "abc_cuda_sample: grammar: %d tunes ran past 3/4 of --max-len and were ended at the first place a "
+                   "tune may end\n",
+                   stats.closed);
+    }
     if (o.grammar && stats.forced > 0) {
       std::fprintf(stderr,
                    "abc_cuda_sample: grammar: %lld forced draws (the model put under %g of its probability on the "
