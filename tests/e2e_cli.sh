@@ -87,6 +87,25 @@ expect_error 2 "not in the model's vocabulary" "$bin/abc_cuda_sample" --checkpoi
 expect_error 2 "--dropout" "$bin/abc_cuda_train" --hidden 8 --dropout 1.5
 expect_error 2 "--hidden" "$bin/abc_cuda_train" --hidden 0
 expect_error 2 "--n" "$bin/abc_cuda_sample" --n 0
+
+# Steering and the grammar through the command line: the header asked for, the first bars
+# continued, bad values refused with exit 2 naming the flag, --no-grammar accepted.
+"$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" --n 2 --tags --meter 6/8 --key D --bars '|:A2B c2d|' \
+  --max-len 400 >"$work/steered.abc" 2>"$work/steer.log" || { cat "$work/steer.log"; fail "steered sampling failed"; }
+[[ $(grep -c '^M:6/8$' "$work/steered.abc") == 2 && $(grep -c '^K:D$' "$work/steered.abc") == 2 ]] ||
+  fail "steered tunes lack M:6/8 and K:D: $(cat "$work/steered.abc")"
+[[ $(grep -c '^|:A2B c2d|' "$work/steered.abc") == 2 ]] || fail "steered tunes do not start with the bars"
+printf 'X:1\nM:4/4\nL:1/8\nK:G\nGABc ' >"$work/prime.abc"
+"$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" --n 1 --prime-file "$work/prime.abc" --max-len 200 \
+  >"$work/primed.abc" 2>/dev/null || fail "--prime-file failed"
+grep -q '^GABc ' "$work/primed.abc" || fail "--prime-file's bars are not continued"
+"$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" --n 1 --no-grammar --max-len 100 >/dev/null 2>&1 ||
+  fail "--no-grammar failed"
+expect_error 2 "--meter" "$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" --meter 7/0
+expect_error 2 "--key" "$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" --key Xyz
+expect_error 2 "--unit" "$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" --key D --unit 1/3
+expect_error 2 "--bars" "$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" --meter 6/8 --key D --bars '[[A'
+expect_error 2 "--rhythm" "$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" --rhythm polska
 expect_error 2 "--backend cudnn runs on a GPU" "$bin/abc_cuda_train" --hidden 8 --device cpu --backend cudnn \
   --data "$data/tunes.abc" --out "$work/runs/cudnn"
 [[ ! -e $work/runs/cudnn ]] || fail "a refused --backend cudnn run left a folder behind"

@@ -36,6 +36,9 @@ if [[ $sanitize == 1 ]]; then
 fi
 
 tools/setup.sh
+# The real corpus, for the tests that run over every real tune (the grammar's); the
+# download is part of the install step (pinned, checksummed, cached in data/cache).
+tools/fetch_corpus.sh >/dev/null
 cmake -S . -B "$build" "${config[@]}" >"$build.configure.log" 2>&1 || {
   cat "$build.configure.log" >&2
   echo "test.sh: configure failed" >&2
@@ -43,6 +46,7 @@ cmake -S . -B "$build" "${config[@]}" >"$build.configure.log" 2>&1 || {
 }
 grep "abc-cuda:" "$build.configure.log" || true
 cmake --build "$build" -j "$jobs"
+[[ -f data/corpus/val.txt ]] || "$build/abc_cuda_corpus" >/dev/null
 
 if [[ $require_gpu == 1 ]]; then
   "$build/abc_cuda_device" || { echo "test.sh: --gpu given but no GPU is usable (see the line above)" >&2; exit 1; }
