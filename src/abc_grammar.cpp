@@ -518,6 +518,9 @@ struct AbcGrammarImpl {
     if (lead == 1 && pipes == 0) return false;  // a lone ':'
     Voice& v = voice(s);
     if (closes && opens && (v.flags & kVClosed) && !(s.flags & kPartsOrVoices)) return false;  // :: after :|
+    // The sampler's style: no || or |] while a |: is open. Real tunes do it now and then; a
+    // drawn tune that does can go on for ever without the :| that abc2midi wants at its end.
+    if (s.enforce && !plain && !closes && !opens && (v.flags & kVRepOpen)) return false;
     bool open = v.flags & kVRepOpen;
     if (!repeat_bar_line(&open, closes, opens)) return false;
     v.flags = static_cast<std::uint8_t>(open ? v.flags | kVRepOpen : v.flags & ~kVRepOpen);

@@ -143,6 +143,17 @@ TEST(AbcGrammar, SampledSpaceRunsAreShort) {
   EXPECT_TRUE(prefix(tune("AB          cd efga|\n", "M:4/4\nL:1/8\nK:G\n"), kSyntax));
 }
 
+// Nor a section end (|| |]) while a |: is open: a drawn tune could leave it open for ever,
+// and abc2midi wants its :| by the end.
+TEST(AbcGrammar, SampledSectionsCloseTheirRepeatFirst) {
+  const std::string open = "|:ABcd efga|";
+  EXPECT_FALSE(prefix(tune(open + "ABcd efga||", "M:4/4\nL:1/8\nK:G\n") + "\n"));
+  EXPECT_FALSE(prefix(tune(open + "ABcd efga|]", "M:4/4\nL:1/8\nK:G\n") + "\n"));
+  EXPECT_TRUE(prefix(tune(open + "ABcd efga:|\n", "M:4/4\nL:1/8\nK:G\n")));
+  EXPECT_TRUE(prefix(tune(open + "ABcd efga||\n", "M:4/4\nL:1/8\nK:G\n"), kSyntax));
+  EXPECT_TRUE(prefix(tune("ABcd efga||\n", "M:4/4\nL:1/8\nK:G\n")));  // no repeat open
+}
+
 TEST(AbcGrammar, EachBracketMustClose) {
   const std::string head = tune("");
   EXPECT_FALSE(prefix(head + "[CEG|"));      // chord
