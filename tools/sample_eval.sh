@@ -85,6 +85,10 @@ for k, name in enumerate(configs):
 v = stats(work / "val.json")
 print(f"| real validation tunes ({v['tunes']}) | - | {100 * v['abc2midi_no_error'] / v['tunes']:.1f}% | "
       f"{100 * (v['tunes'] - v['tunes_with_bad_bars']) / v['tunes']:.1f}% | 100% | - | - |")
+print("\n\"Every bar on the meter\" is abc_cuda_eval stats' count, by the grammar's own bar arithmetic "
+      "(check_bars: a shorter first bar and a shorter last bar of a section allowed); abc2midi's bar-length "
+      "warnings are stricter (they carry a short section end into the next bar). A forced draw is one where the "
+      "model put under 1e-4 of its probability on the legal characters and the most likely legal one was taken.")
 print("\nSteering (grammar on, T=0.7):\n")
 print("| asked for | tunes | with `M:6/8` and `K:D` | starting with the bars | every bar on the meter | abc2midi no error |")
 print("|---|---|---|---|---|---|")
@@ -94,7 +98,8 @@ for name, f, want_bars in (("--meter 6/8 --key D", "steer_meter", False), (f"--m
     header = sum("\nM:6/8\n" in t and "\nK:D\n" in t for t in tunes)
     started = sum(t.split("\nK:D\n", 1)[-1].startswith(bars) for t in tunes) if want_bars else None
     s = stats(work / f"{f}.json")
-    print(f"| `{name}` | {len(tunes)} | {header} | {started if started is not None else '-'} | "
+    shown = name.replace("|", "\\|")
+    print(f"| `{shown}` | {len(tunes)} | {header} | {started if started is not None else '-'} | "
           f"{s['tunes'] - s['tunes_with_bad_bars']} | {s['abc2midi_no_error']} |")
 PY
 echo "sample_eval.sh: wrote $out" >&2
