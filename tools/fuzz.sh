@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fuzzes the corpus reader and the checkpoint reader with libFuzzer (clang, with
+# Fuzzes the corpus reader, the checkpoint reader and the ABC grammar with libFuzzer (clang, with
 # AddressSanitizer and UndefinedBehaviorSanitizer) for a bounded time each, starting
 # from the seed corpora in tests/fuzz/. Prints the executions made; exits non-zero
 # and keeps the crashing input in build-fuzz/crashes/ when a target fails.
@@ -15,11 +15,11 @@ flags="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefin
 CC=clang CXX=clang++ cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DABC_ENABLE_CUDA=OFF \
   -DABC_BUILD_TESTS=OFF -DABC_BUILD_FUZZERS=ON -DCMAKE_CXX_FLAGS="$flags" >"$build.configure.log" 2>&1 ||
   { cat "$build.configure.log" >&2; exit 1; }
-cmake --build "$build" -j "$(nproc)" --target fuzz_corpus fuzz_checkpoint >/dev/null
+cmake --build "$build" -j "$(nproc)" --target fuzz_corpus fuzz_checkpoint fuzz_grammar >/dev/null
 
 mkdir -p "$build/crashes"
 status=0
-for target in corpus checkpoint; do
+for target in corpus checkpoint grammar; do
   work=$build/corpus_$target  # grows as the fuzzer finds new paths; the seeds stay as they are
   mkdir -p "$work"
   echo "fuzz.sh: fuzz_$target for $seconds s"
