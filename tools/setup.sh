@@ -19,6 +19,10 @@ packages=(
   unzip python3 python3-pip # tools/fetch_corpus.sh (pip download, then unzip)
 )
 
+# --with-torch (tools/test.sh): PyTorch for the system python3, which the export test
+# loads our models into (Debian's python3-torch, about 40 s to install).
+[[ ${1:-} == --with-torch ]] && packages+=(python3-torch)
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -35,7 +35,7 @@ if [[ $sanitize == 1 ]]; then
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 fi
 
-tools/setup.sh
+tools/setup.sh --with-torch
 # The real corpus, for the tests that run over every real tune (the grammar's); the
 # download is part of the install step (pinned, checksummed, cached in data/cache).
 tools/fetch_corpus.sh >/dev/null

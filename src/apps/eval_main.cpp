@@ -53,7 +53,7 @@ int main(int argc, char** argv) {
       model->upload_params(ckpt.params.data());
       abc::Chunk chunk;
       const double nats = abc::text_loss(*model, text, chunk);
-      std::printf("%s: %.4f nats/char, %.4f bits/char over %lld predicted characters", text_path.c_str(), nats,
+      std::printf("%s: %.6f nats/char, %.4f bits/char over %lld predicted characters", text_path.c_str(), nats,
                   nats / std::log(2.0), static_cast<long long>(text.predicted_tokens()));
       if (unknown) std::printf(" (%zu characters outside the vocabulary skipped)", unknown);
       std::printf("\n");
