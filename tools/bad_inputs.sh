@@ -75,6 +75,8 @@ cases=(
   "abc_cuda_sample --checkpoint run --prime x --meter 6/8|--prime with a steering flag"
   "abc_cuda_sample --checkpoint run --prime-file missing.abc|a missing --prime-file"
   "abc_cuda_eval loss --checkpoint run --text missing.txt|eval: a missing text"
+  "abc_cuda_export $data/tunes.abc --out x.safetensors|export: a file that is not a checkpoint"
+  "abc_cuda_export run|export: no --out"
   "abc_cuda_eval stats empty.abc|eval: a file with no tunes"
 )
 out=$root/docs/bad_inputs.md
