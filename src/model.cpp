@@ -1,3 +1,5 @@
+// The model-wide code of include/abc/model.hpp: the parameter layout every backend shares
+// (offsets of each tensor in the flat block), cell names, and the initialisation.
 #include <cmath>
 #include <random>
 
