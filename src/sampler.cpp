@@ -93,8 +93,7 @@ std::string steering_prime(const Steering& steering) {
       for (const char* r : kRhythmNames) names += (names.empty() ? "" : ", ") + std::string(r);
       throw Error("--rhythm '" + steering.rhythm + "' is not a rhythm the corpus labels (" + names + ")", kExitUsage);
     }
-    if (rhythm == "hornpipe" && !steering.meter.empty() && steering.meter != "2/4" && steering.meter != "4/4" &&
-        steering.meter != "C") {
+    if (rhythm == kHornpipeName && !steering.meter.empty() && !hornpipe_meter(steering.meter)) {
       throw Error("--rhythm hornpipe needs --meter 2/4 or 4/4 (abc2midi plays hornpipes only there), not " +
                       steering.meter,
                   kExitUsage);
@@ -225,6 +224,8 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
     tokens.assign(static_cast<std::size_t>(g), Vocab::kStart);
     next.assign(static_cast<std::size_t>(g), Vocab::kStart);
     streams.assign(static_cast<std::size_t>(g), Stream{});
+    const std::size_t V = static_cast<std::size_t>(vocab.size());
+    if (options.grammar) logits.resize(static_cast<std::size_t>(g) * V);
     for (auto& s : streams) {
       s.pending = prime_text;
       s.grammar = primed;
@@ -237,8 +238,6 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
         model.step(tokens.data(), g, first, step, next.data());
         return;
       }
-      const std::size_t V = static_cast<std::size_t>(vocab.size());
-      logits.resize(static_cast<std::size_t>(g) * V);
       model.step_logits(tokens.data(), g, logits.data());
       for (int i = 0; i < g; ++i) {
         const Stream& s = streams[static_cast<std::size_t>(i)];
@@ -251,7 +250,6 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
     for (std::size_t k = 0; k < prime.size(); ++k) {
       std::fill(tokens.begin(), tokens.end(), prime[k]);
       if (k + 1 < prime.size() && options.grammar) {
-        logits.resize(static_cast<std::size_t>(g) * static_cast<std::size_t>(vocab.size()));
         model.step_logits(tokens.data(), g, logits.data());  // the state advances; no draw
       } else {
         step_all(0);

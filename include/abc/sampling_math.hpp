@@ -18,41 +18,22 @@ ABC_HD inline float sample_uniform(std::uint64_t seed, std::uint32_t stream, std
   return uniform_from_u32(philox4x32_10(ctr, key).v[0]);
 }
 
-// Token drawn from softmax(logits / temperature) with the uniform u; temperature 0
-// (or below) returns the argmax. logits: [V]. Lower temperature = safer, more
-// repetitive tunes; higher = wilder ones.
+// Token drawn from softmax(logits / temperature) with the uniform u (inverse CDF over the
+// ids in order), restricted to the tokens with allowed[v] != 0 (allowed null: every token;
+// else at least one must be): the softmax renormalised over them. Temperature 0 (or below)
+// returns the most likely allowed token. When the allowed tokens hold less than min_mass
+// of the whole distribution, the model has next to no opinion among them: the most likely
+// allowed one is returned instead of a draw, and *forced (if given) is set. -1 when no
+// token is allowed. logits: [V]. Lower temperature = safer, more repetitive tunes; higher =
+// wilder ones.
 template <class S>
-ABC_HD inline int sample_token(const S* logits, int V, float temperature, float u) {
-  int best = 0;
-  for (int v = 1; v < V; ++v) {
-    if (logits[v] > logits[best]) best = v;
-  }
-  if (temperature <= 0.0f) return best;
-  const double inv_t = 1.0 / static_cast<double>(temperature);
-  const double top = static_cast<double>(logits[best]);
-  double sum = 0.0;
-  for (int v = 0; v < V; ++v) sum += cell::exp_of((static_cast<double>(logits[v]) - top) * inv_t);
-  const double target = static_cast<double>(u) * sum;
-  double cumulative = 0.0;
-  for (int v = 0; v < V; ++v) {
-    cumulative += cell::exp_of((static_cast<double>(logits[v]) - top) * inv_t);
-    if (target < cumulative) return v;
-  }
-  return best;  // rounding left target at the very top: the most likely token
-}
-
-// sample_token restricted to the tokens with allowed[v] != 0 (at least one must be): the
-// temperature softmax renormalised over them, drawn with u. When the allowed tokens hold
-// less than min_mass of the whole distribution, the model has next to no opinion among
-// them: the most likely allowed token is returned instead of a draw, and *forced is set.
-template <class S>
-inline int sample_allowed_token(const S* logits, const unsigned char* allowed, int V, float temperature, float u,
-                                double min_mass, bool* forced) {
-  *forced = false;
+ABC_HD inline int sample_allowed_token(const S* logits, const unsigned char* allowed, int V, float temperature,
+                                       float u, double min_mass, bool* forced) {
+  if (forced) *forced = false;
   int best = 0, best_allowed = -1;
   for (int v = 0; v < V; ++v) {
     if (logits[v] > logits[best]) best = v;
-    if (allowed[v] && (best_allowed < 0 || logits[v] > logits[best_allowed])) best_allowed = v;
+    if ((!allowed || allowed[v]) && (best_allowed < 0 || logits[v] > logits[best_allowed])) best_allowed = v;
   }
   if (best_allowed < 0) return -1;
   if (temperature <= 0.0f) return best_allowed;
@@ -62,20 +43,27 @@ inline int sample_allowed_token(const S* logits, const unsigned char* allowed, i
   for (int v = 0; v < V; ++v) {
     const double p = cell::exp_of((static_cast<double>(logits[v]) - top) * inv_t);
     all += p;
-    if (allowed[v]) legal += p;
+    if (!allowed || allowed[v]) legal += p;
   }
   if (!(legal >= min_mass * all) || legal <= 0.0) {
-    *forced = true;
+    if (forced) *forced = true;
     return best_allowed;
   }
   const double target = static_cast<double>(u) * legal;
   double cumulative = 0.0;
   for (int v = 0; v < V; ++v) {
-    if (!allowed[v]) continue;
+    if (allowed && !allowed[v]) continue;
     cumulative += cell::exp_of((static_cast<double>(logits[v]) - top) * inv_t);
     if (target < cumulative) return v;
   }
-  return best_allowed;  // rounding left target at the very top
+  return best_allowed;  // rounding left target at the very top: the most likely token
+}
+
+// The unrestricted draw: every token allowed, never forced.
+template <class S>
+ABC_HD inline int sample_token(const S* logits, int V, float temperature, float u) {
+  return sample_allowed_token(logits, static_cast<const unsigned char*>(nullptr), V, temperature, u, 0.0,
+                              static_cast<bool*>(nullptr));
 }
 
 }  // namespace abc
