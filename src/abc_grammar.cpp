@@ -46,6 +46,7 @@
 #include "abc/abc_tune.hpp"
 #include "abc/error.hpp"
 #include "abc/eval.hpp"
+#include "abc/vocab.hpp"
 
 namespace abc {
 namespace {
@@ -203,10 +204,24 @@ constexpr Dict kDicts[] = {ABC_DICT(kMeterWords, false),      ABC_DICT(kUnitWord
 #undef ABC_DICT
 static_assert(sizeof(kDecorationWords) / sizeof(kDecorationWords[0]) <= 64, "a dictionary holds at most 64 words");
 static_assert(sizeof(kMeterNum) == sizeof(kMeterWords) / sizeof(kMeterWords[0]), "meter table");
-// abc2midi plays R:hornpipe as swung pairs and refuses it in other meters than these
-// (C is 4/4 to it; C| is 2/2): bits over kMeterWords.
-constexpr std::uint64_t kHornpipeMeters = (1u << 0) | (1u << 2) | (1u << 4);  // C, 2/4, 4/4
-constexpr int kRhythmHornpipe = 3;  // kRhythmNames[3]
+// The meters abc2midi plays a hornpipe in (hornpipe_meter, abc_tune.hpp), as bits over
+// kMeterWords, and the hornpipe's index in kRhythmNames.
+constexpr std::uint64_t hornpipe_meter_bits() {
+  std::uint64_t bits = 0;
+  for (int w = 0; w < static_cast<int>(sizeof(kMeterWords) / sizeof(kMeterWords[0])); ++w) {
+    if (hornpipe_meter(kMeterWords[w])) bits |= std::uint64_t{1} << w;
+  }
+  return bits;
+}
+constexpr std::uint64_t kHornpipeMeters = hornpipe_meter_bits();
+constexpr int rhythm_index(std::string_view name) {
+  for (int i = 0; i < kRhythmCount; ++i) {
+    if (name == kRhythmNames[i]) return i;
+  }
+  return -1;
+}
+constexpr int kRhythmHornpipe = rhythm_index(kHornpipeName);
+static_assert(kHornpipeMeters == ((1u << 0) | (1u << 2) | (1u << 4)) && kRhythmHornpipe >= 0, "C, 2/4, 4/4");
 
 constexpr char lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -1715,16 +1730,6 @@ bool AbcGrammar::allows(char c) const {
 
 bool AbcGrammar::may_end() const { return AbcGrammarImpl::may_end(s_); }
 
-namespace {
-std::string printable(char c) {
-  if (c == '\n') return "'\\n'";
-  if (c >= 0x20 && c < 0x7f) return std::string("'") + c + "'";
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "0x%02x", static_cast<unsigned char>(c));
-  return buf;
-}
-}  // namespace
-
 void AbcGrammar::feed(char c) {
   State t = s_;
   if (AbcGrammarImpl::step(t, c)) {
@@ -1737,7 +1742,7 @@ void AbcGrammar::feed(char c) {
     if (allows(e)) expected += e == '\n' ? std::string("\\n") : std::string(1, e);
   }
   if (may_end()) expected += " or <end>";
-  throw Error("ABC grammar: " + printable(c) + " is not allowed here; expected one of: " +
+  throw Error("ABC grammar: " + shown_char(c) + " is not allowed here; expected one of: " +
               (expected.empty() ? std::string("(nothing)") : expected));
 }
 

@@ -41,9 +41,6 @@ char field_letter(const std::string& line) { return is_field_line(line) ? line[0
 // for a reel.
 bool keep_header_field(char f) { return std::strchr("XTCRMLQPVUWK", f) != nullptr; }
 
-// abc2midi plays R:hornpipe with swung pairs and refuses it outside 2/4 and 4/4 (C is
-// 4/4; C| is 2/2 to it).
-bool hornpipe_meter(const std::string& meter) { return meter == "2/4" || meter == "4/4" || meter == "C"; }
 // Fields that may change the music mid-tune, plus words and section titles.
 bool keep_body_field(char f) { return std::strchr("KMLQPVWwT", f) != nullptr; }
 
@@ -224,7 +221,7 @@ std::string normalised_rhythm(const std::string& value) {
   while (!v.empty() && v.back() == ' ') v.pop_back();
   static const std::pair<const char*, const char*> kSame[] = {
       {"double jig", "jig"},      {"single jig", "jig"},  {"slipjig", "slip jig"}, {"highland fling", "fling"},
-      {"hornpipe", "hornpipe"},   {"barn dance", "barndance"}, {"set dance", ""},
+      {kHornpipeName, kHornpipeName},   {"barn dance", "barndance"}, {"set dance", ""},
   };
   for (const auto& [from, to] : kSame) {
     if (v == from) return to;
@@ -293,7 +290,7 @@ CleanResult clean_tune(const std::string& raw, const CleanOptions& options) {
   }
   if (!hornpipe_meter(meter)) {
     const auto before = header.size();
-    header.erase(std::remove(header.begin(), header.end(), std::string("R:hornpipe")), header.end());
+    header.erase(std::remove(header.begin(), header.end(), std::string("R:") + kHornpipeName), header.end());
     if (header.size() != before) result.normalised = true;
   }
   std::string text = "X:1\n" + join_lines(header) + join_lines(body);

@@ -128,7 +128,7 @@ Corpus build_corpus(const std::vector<std::string>& inputs, const CorpusOptions&
     auto results = check_playability(texts, options.threads);
     // R:hornpipe makes abc2midi swing pairs of notes, and fail where a pair cannot swing:
     // such a tune is tried again without the label, and kept without it if that plays.
-    const std::string hornpipe = "\nR:hornpipe\n";
+    const std::string hornpipe = std::string("\nR:") + kHornpipeName + "\n";
     std::vector<std::size_t> retry;
     std::vector<std::string> without_label;
     for (std::size_t i = 0; i < candidates.size(); ++i) {

@@ -207,14 +207,6 @@ std::string from_hex(const std::string& hex) {
   return out;
 }
 
-// A character as an error or note shows it: 'x', or 0xNN when it is not printable.
-std::string shown_char(char ch) {
-  const unsigned char c = static_cast<unsigned char>(ch);
-  char buf[8];
-  std::snprintf(buf, sizeof buf, c >= 0x20 && c < 0x7F ? "'%c'" : "0x%02x", c);
-  return buf;
-}
-
 // Why --patience ends (or does not start) training.
 std::string patience_reason(const EarlyStopping& early) {
   std::ostringstream out;

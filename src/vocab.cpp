@@ -6,6 +6,14 @@
 #include "abc/error.hpp"
 
 namespace abc {
+
+std::string shown_char(char ch) {
+  if (ch == '\n') return "'\\n'";
+  const unsigned char c = static_cast<unsigned char>(ch);
+  char buf[8];
+  std::snprintf(buf, sizeof buf, c >= 0x20 && c < 0x7F ? "'%c'" : "0x%02x", c);
+  return buf;
+}
 namespace {
 
 // Length of the tag at text[i], or 0.
@@ -88,10 +96,7 @@ std::vector<TokenId> Vocab::encode(const std::string& text, std::size_t* unknown
     } else if (unknown_skipped) {
       ++*unknown_skipped;
     } else {
-      const unsigned char c = static_cast<unsigned char>(text[i]);
-      char shown[8];
-      std::snprintf(shown, sizeof shown, c >= 0x20 && c < 0x7F ? "'%c'" : "0x%02x", c);
-      throw Error(std::string("character ") + shown + " is not in the model's vocabulary");
+      throw Error("character " + shown_char(text[i]) + " is not in the model's vocabulary");
     }
     ++i;
   }

@@ -1,6 +1,7 @@
 // One tune of ABC notation: cutting tunes out of files and cleaning each one.
 #pragma once
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace abc {
@@ -56,6 +57,10 @@ CleanResult clean_tune(const std::string& raw, const CleanOptions& options);
 constexpr const char* kRhythmNames[] = {"reel", "jig",   "slip jig", "hornpipe", "strathspey", "air",   "clog",
                                         "fling", "waltz", "slide",    "march",    "polka",      "mazurka", "barndance"};
 constexpr int kRhythmCount = static_cast<int>(sizeof(kRhythmNames) / sizeof(kRhythmNames[0]));
+// abc2midi plays R:hornpipe with swung pairs and refuses it in other meters than 2/4 and
+// 4/4 (C is 4/4 to it; C| is 2/2). The one rule the cleaner, the grammar and --rhythm read.
+constexpr const char* kHornpipeName = "hornpipe";
+constexpr bool hornpipe_meter(std::string_view meter) { return meter == "2/4" || meter == "4/4" || meter == "C"; }
 // An R: value in the corpus's form: lower case, words separated by one space, synonyms
 // merged ("Double Jig" -> "jig", "slipjig" -> "slip jig", "Highland Fling" -> "fling");
 // "" when it names no rhythm of rhythm_names().

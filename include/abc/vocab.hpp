@@ -7,6 +7,9 @@
 
 namespace abc {
 
+// A character as a message shows it: 'x', '\n', or 0xNN when it is not printable.
+std::string shown_char(char c);
+
 using TokenId = std::int32_t;
 
 class Vocab {
