@@ -235,7 +235,6 @@ struct Fiber {
 struct Block {
   dim3 idx, block_dim, grid_dim;
   std::vector<char> dynamic;  // the launch's dynamic shared memory (16-byte aligned start)
-  std::size_t dynamic_bytes = 0;
   std::vector<std::unique_ptr<std::vector<char>>> statics;  // static shared arrays, in order
   std::size_t static_bytes = 0;
 };
@@ -344,7 +343,6 @@ void run_grid(const dim3 grid, const dim3 block_dim, std::size_t smem, const Thr
   block.block_dim = block_dim;
   block.grid_dim = grid;
   block.dynamic.resize(smem + 16);
-  block.dynamic_bytes = smem;
   for (unsigned z = 0; z < grid.z; ++z) {
     for (unsigned y = 0; y < grid.y; ++y) {
       for (unsigned x = 0; x < grid.x; ++x) {
@@ -559,10 +557,6 @@ cudaError_t cudaGetLastError() {
   abc_emu::g_last_error = cudaSuccess;
   return e != cudaSuccess ? e : abc_emu::g_sticky;
 }
-cudaError_t cudaPeekAtLastError() {
-  return abc_emu::g_last_error != cudaSuccess ? abc_emu::g_last_error : abc_emu::g_sticky;
-}
-
 cudaError_t cudaGetDeviceCount(int* count) {
   *count = 1;
   return cudaSuccess;
@@ -571,7 +565,6 @@ cudaError_t cudaGetDevice(int* device) {
   *device = 0;
   return cudaSuccess;
 }
-cudaError_t cudaSetDevice(int device) { return device == 0 ? cudaSuccess : fail(cudaErrorInvalidValue); }
 
 cudaError_t cudaGetDeviceProperties(cudaDeviceProp* prop, int device) {
   if (device != 0) return fail(cudaErrorInvalidValue);
@@ -745,7 +738,6 @@ cudaError_t cudaMemset(void* dst, int value, std::size_t bytes) {
   return fail(abc_emu::g_sticky);
 }
 
-cudaError_t cudaStreamCreate(cudaStream_t* stream) { return cudaStreamCreateWithFlags(stream, cudaStreamDefault); }
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t* stream, unsigned flags) {
   auto* s = new CUstream_st;
   s->nonblocking = (flags & cudaStreamNonBlocking) != 0;
@@ -776,7 +768,6 @@ cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
   return fail(abc_emu::g_sticky);
 }
 
-cudaError_t cudaEventCreate(cudaEvent_t* event) { return cudaEventCreateWithFlags(event, cudaEventDefault); }
 cudaError_t cudaEventCreateWithFlags(cudaEvent_t* event, unsigned) {
   *event = new CUevent_st;
   return cudaSuccess;

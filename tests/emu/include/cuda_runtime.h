@@ -24,9 +24,6 @@
 struct alignas(16) float4 {
   float x, y, z, w;
 };
-struct alignas(8) float2 {
-  float x, y;
-};
 
 // Device code calls the C math functions unqualified, as CUDA's headers declare them.
 using std::isfinite;
