@@ -104,7 +104,7 @@ void backward_rows(const PersistentPlan& p, cudaStream_t s, const float* w, cons
 }  // namespace
 
 void persistent_recurrence_prepare(CellKind cell, int H, std::size_t smem_optin) {
-  if (H < 1 || H > kPersistentMaxThreads) return;
+  if (H < 1 || H > kPersistentMaxThreads || cell_info(cell).split_recurrent) return;
   std::lock_guard<std::mutex> lock(g_prepared_mutex);
   if (cell == CellKind::kLstm) {
     prepare_rows<true, 1>(H, smem_optin);

@@ -21,7 +21,7 @@
 #pragma once
 #include <cstddef>
 
-#include "abc/cell_math.hpp"
+#include "abc/cells.hpp"
 #include "abc/cuda/plan.hpp"
 #include "kernel_util.cuh"
 

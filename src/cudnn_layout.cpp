@@ -23,8 +23,9 @@ std::vector<CudnnSlot> cudnn_slots(const ParamLayout& layout, int first_layer, i
         slots.push_back(s);
 
         s.bias = true;
-        s.zero = recurrent != 0;  // bR
-        s.ours = lp.bias.offset;
+        const bool has_rec_bias = lp.rec_bias.size() > 0;
+        s.zero = recurrent != 0 && !has_rec_bias;  // bR of a cell without a recurrent bias
+        s.ours = recurrent != 0 && has_rec_bias ? lp.rec_bias.offset : lp.bias.offset;
         s.in = 1;
         s.theirs = offset(p, s.lin_id, true);
         slots.push_back(s);

@@ -8,12 +8,19 @@
 
 namespace abc {
 
-const char* cell_kind_name(CellKind kind) { return kind == CellKind::kLstm ? "lstm" : "rnn"; }
+std::vector<std::string> cell_names() {
+  std::vector<std::string> names;
+  for (int k = 0; k < kCellCount; ++k) names.emplace_back(cell_kind_name(cell_kind_at(k)));
+  return names;
+}
 
 CellKind parse_cell_kind(const std::string& name) {
-  if (name == "lstm") return CellKind::kLstm;
-  if (name == "rnn") return CellKind::kRnn;
-  throw Error("unknown cell type '" + name + "': use lstm or rnn", kExitUsage);
+  std::string accepted;
+  for (int k = 0; k < kCellCount; ++k) {
+    if (name == cell_kind_name(cell_kind_at(k))) return cell_kind_at(k);
+    accepted += (k == 0 ? "" : k + 1 == kCellCount ? " or " : ", ") + std::string(cell_kind_name(cell_kind_at(k)));
+  }
+  throw Error("unknown cell type '" + name + "': use " + accepted, kExitUsage);
 }
 
 void validate(const ModelConfig& config) {
@@ -52,6 +59,7 @@ ParamLayout::ParamLayout(const ModelConfig& config) : config_(config) {
     lp.w_in = add(p + "w_in", l == 0 ? config.vocab : H, GH);
     lp.w_rec = add(p + "w_rec", H, GH);
     lp.bias = add(p + "bias", 1, GH);
+    if (cell_info(config.cell).split_recurrent) lp.rec_bias = add(p + "rec_bias", 1, GH);
     layers_.push_back(lp);
   }
   w_out_ = add("out.w", H, config.vocab);

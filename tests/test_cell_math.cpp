@@ -1,4 +1,4 @@
-// Per-element math: Philox known answers, the cell equations against central
+// Per-element math: Philox known answers, every cell's equations against central
 // differences, dropout and the softmax cross-entropy pieces.
 #include <gtest/gtest.h>
 
@@ -7,6 +7,7 @@
 #include <random>
 
 #include "abc/cell_math.hpp"
+#include "abc/cells.hpp"
 #include "abc/philox.hpp"
 
 namespace {
@@ -138,6 +139,73 @@ TEST(CellMath, RnnBackwardMatchesFiniteDifferences) {
         dh * (abc::cell::rnn_forward(z + eps) - abc::cell::rnn_forward(z - eps)) / (2 * eps);
     EXPECT_NEAR(abc::cell::rnn_backward(h, dh), numeric, 1e-8) << "z=" << z;
   }
+}
+
+// Every registered cell as a unit: L = a*h + b*c of forward(x, u, h_prev, c_prev) has
+// upstream gradients dh = a, dc = b; backward's dx, du (split cells; else dx), the skip
+// term plus U's share (here the bypass alone: h_prev enters only directly) and dc_prev must
+// match central differences over every input.
+template <class Cell>
+void check_cell_unit_gradients(std::uint64_t seed) {
+  constexpr int G = Cell::kGates;
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<double> dist(-2.0, 2.0);
+  const double eps = 1e-6, tol = 1e-8;
+  for (int trial = 0; trial < 50; ++trial) {
+    double in[2 * G + 2];  // x[G], u[G], h_prev, c_prev
+    for (double& v : in) v = dist(rng);
+    const double a = dist(rng), b = Cell::kCellState ? dist(rng) : 0.0;
+    auto loss = [&](const double* p) {
+      double x[G], u[G];
+      for (int g = 0; g < G; ++g) x[g] = p[g], u[g] = Cell::kSplitRecurrent ? p[G + g] : 0.0;
+      double c = p[2 * G + 1];
+      const double h = Cell::forward(x, u, p[2 * G], c);
+      return a * h + b * (Cell::kCellState ? c : 0.0);
+    };
+    double x[G], u[G], dx[G], du[G] = {};
+    for (int g = 0; g < G; ++g) x[g] = in[g], u[g] = Cell::kSplitRecurrent ? in[G + g] : 0.0;
+    double c = in[2 * G + 1];
+    const double h = Cell::forward(x, u, in[2 * G], c);
+    double dc = b;
+    const double skip = Cell::backward(x, u, in[2 * G], in[2 * G + 1], c, h, a, dc, dx, du);
+    double analytic[2 * G + 2];
+    for (int g = 0; g < G; ++g) {
+      analytic[g] = dx[g];
+      analytic[G + g] = Cell::kSplitRecurrent ? du[g] : 0.0;
+    }
+    analytic[2 * G] = skip;
+    analytic[2 * G + 1] = Cell::kCellState ? dc : 0.0;
+    for (int k = 0; k < 2 * G + 2; ++k) {
+      if (k >= G && k < 2 * G && !Cell::kSplitRecurrent) continue;  // u is not an input of these cells
+      double pp[2 * G + 2], pm[2 * G + 2];
+      std::copy(in, in + 2 * G + 2, pp);
+      std::copy(in, in + 2 * G + 2, pm);
+      pp[k] += eps;
+      pm[k] -= eps;
+      EXPECT_NEAR(analytic[k], (loss(pp) - loss(pm)) / (2 * eps), tol)
+          << Cell::kName << " input " << k << " trial " << trial;
+    }
+  }
+}
+
+TEST(CellMath, EveryCellUnitMatchesFiniteDifferences) {
+  check_cell_unit_gradients<abc::LstmCell>(21);
+  check_cell_unit_gradients<abc::RnnCell>(22);
+  check_cell_unit_gradients<abc::GruCell>(23);
+  static_assert(abc::kCellCount == 3, "a new cell needs its line above");
+}
+
+// The GRU in PyTorch's formulation, written out: n sees r * (U_n h + b_hn), not U_n (r * h).
+TEST(CellMath, GruMatchesItsEquations) {
+  const double xr = 0.3, xz = -0.4, xn = 0.9, ur = -0.2, uz = 0.5, un = 1.1, hp = -0.6;
+  double r, z, n, h;
+  abc::cell::gru_forward(xr, xz, xn, ur, uz, un, hp, r, z, n, h);
+  const double want_r = 1 / (1 + std::exp(-(xr + ur))), want_z = 1 / (1 + std::exp(-(xz + uz)));
+  const double want_n = std::tanh(xn + want_r * un);
+  EXPECT_NEAR(r, want_r, 1e-15);
+  EXPECT_NEAR(z, want_z, 1e-15);
+  EXPECT_NEAR(n, want_n, 1e-15);
+  EXPECT_NEAR(h, (1 - want_z) * want_n + want_z * hp, 1e-15);
 }
 
 // One row's loss from the pieces against log-softmax computed directly, and the

@@ -297,7 +297,7 @@ TEST_P(CudaVsCpu, CarriedStateRoundTripsAndResets) {
 std::vector<Case> all_cases() {
   std::vector<Case> cases;
   for (const char* backend : gpu_backends()) {
-    for (abc::CellKind cell : {abc::CellKind::kLstm, abc::CellKind::kRnn}) {
+    for (abc::CellKind cell : abc::all_cell_kinds()) {
       for (int layers : {1, 2}) {
         for (float dropout : {0.0f, 0.3f}) cases.push_back(Case{cell, layers, dropout, backend});
       }
@@ -322,6 +322,7 @@ TEST(CudaBackend, OneTrainingStepAtAwkwardShapes) {
       {abc::CellKind::kLstm, 1, 1, 1, 1, 0.0f, 1e-4},      {abc::CellKind::kLstm, 2, 7, 5, 3, 0.2f, 1e-4},
       {abc::CellKind::kRnn, 2, 257, 5, 3, 0.0f, 1e-4},     {abc::CellKind::kLstm, 1, 100, 1, 64, 0.1f, 1e-4},
       {abc::CellKind::kLstm, 2, 128, 100, 64, 0.1f, 3e-4}, {abc::CellKind::kRnn, 1, 128, 100, 64, 0.0f, 3e-4},
+      {abc::CellKind::kGru, 2, 7, 5, 3, 0.2f, 1e-4},       {abc::CellKind::kGru, 1, 128, 100, 64, 0.1f, 3e-4},
   };
   for (const char* backend : gpu_backends()) {
     for (const Shape& s : shapes) {

@@ -5,7 +5,7 @@
 // Tolerances, and why:
 //  - gathers, copies, broadcasts, dropout masks and products, the table gradient and
 //    column sums: exact or 1 ulp (the kernels add in the CPU's order);
-//  - LSTM/RNN pointwise: 1e-5 absolute (device expf is within 2 ulp of glibc's, and
+//  - cell pointwise: 1e-5 absolute (device expf is within 2 ulp of glibc's, and
 //    nvcc fuses multiply-adds);
 //  - softmax cross-entropy: row losses 1e-5 abs + 1e-6 rel, gradients 1e-5 relative,
 //    plus 1e-5 of the 1/rows scale (the row sum is a tree, not a left-to-right loop);
@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "abc/cell_math.hpp"
+#include "abc/cells.hpp"
 #include "abc/cuda/check.hpp"
 #include "abc/cuda/gemm.hpp"
 #include "abc/cuda/ops.hpp"
@@ -125,80 +126,81 @@ TEST(CudaOps, EmbeddingGatherAndBiasBroadcast) {
   }
 }
 
-TEST(CudaOps, LstmPointwiseForwardAndBackward) {
-  ABC_SKIP_WITHOUT_GPU();
-  unsigned seed = 100;
+// Every cell's fused step (cell_pointwise_*) against a CPU loop that calls the cell's own
+// forward/backward (cells/*.hpp) with its own indexing; backward starts from the CPU
+// forward's saved values, so every gate is in its real range.
+template <class Cell>
+void check_cell_pointwise(unsigned seed) {
+  constexpr int G = Cell::kGates;
+  const abc::CellKind kind = abc::parse_cell_kind(Cell::kName);
   for (int B : kBatch) {
     for (int H : kHidden) {
-      const std::size_t n = sz(B) * sz(H), n4 = 4 * n;
-      // Forward.
-      const std::vector<float> z = random_floats(n4, -4, 4, seed++);
-      const std::vector<float> c_prev = random_floats(n, -2, 2, seed++);
-      std::vector<float> want_z = z, want_c(n), want_h(n);
+      const std::string what = std::string(Cell::kName) + " B=" + std::to_string(B) + " H=" + std::to_string(H);
+      const std::size_t n = sz(B) * sz(H), nG = sz(G) * n;
+      const std::vector<float> x = random_floats(nG, -4, 4, seed++), u = random_floats(nG, -2, 2, seed++);
+      const std::vector<float> h_prev = random_floats(n, -1, 1, seed++), c_prev = random_floats(n, -2, 2, seed++);
+      const std::vector<float> dh = random_floats(n, -1, 1, seed++), dc_in = random_floats(n, -1, 1, seed++);
+      const std::vector<float> skip_in = random_floats(n, -1, 1, seed++);
+      // The CPU reference: unit (b, j), gate g at column g*H + j.
+      std::vector<float> saved = x, h(n), c(n), dx(nG), du(nG), dc = dc_in, skip = skip_in;
       for (int b = 0; b < B; ++b) {
-        float* zb = want_z.data() + sz(b) * 4 * sz(H);
         for (int j = 0; j < H; ++j) {
-          const std::size_t o = sz(b) * sz(H) + sz(j);
-          cell::lstm_forward(zb[j], zb[H + j], zb[2 * H + j], zb[3 * H + j], c_prev[o],  //
-                             zb[j], zb[H + j], zb[2 * H + j], zb[3 * H + j], want_c[o], want_h[o]);
+          const std::size_t i = sz(b) * sz(H) + sz(j);
+          float xs[G], us[G], dxs[G], dus[G] = {};
+          for (int g = 0; g < G; ++g) {
+            xs[g] = x[sz(b) * sz(G * H) + sz(g * H + j)];
+            us[g] = Cell::kSplitRecurrent ? u[sz(b) * sz(G * H) + sz(g * H + j)] : 0.0f;
+          }
+          float cs = c_prev[i];
+          h[i] = Cell::forward(xs, us, h_prev[i], cs);
+          c[i] = cs;
+          for (int g = 0; g < G; ++g) saved[sz(b) * sz(G * H) + sz(g * H + j)] = xs[g];
+          const float sk = Cell::backward(xs, us, h_prev[i], c_prev[i], c[i], h[i], dh[i], dc[i], dxs, dus);
+          for (int g = 0; g < G; ++g) {
+            dx[sz(b) * sz(G * H) + sz(g * H + j)] = dxs[g];
+            du[sz(b) * sz(G * H) + sz(g * H + j)] = dus[g];
+          }
+          skip[i] += sk;
         }
       }
-      DeviceArray<float> dz(z), dcp(c_prev), dc(n), dh(n);
-      cuda::lstm_pointwise_forward(dz.get(), dcp.get(), dc.get(), dh.get(), B, H, nullptr);
-      expect_close(dz.download(), want_z, 1e-5, 0,
-                   "lstm forward gates B=" + std::to_string(B) + " H=" + std::to_string(H));
-      expect_close(dc.download(), want_c, 1e-5, 0, "lstm forward c");
-      expect_close(dh.download(), want_h, 1e-5, 0, "lstm forward h");
+      const bool has_c = Cell::kCellState, split = Cell::kSplitRecurrent;
+      DeviceArray<float> d_x(x), d_u(u), d_hp(h_prev), d_h(n), d_cp(c_prev), d_c(n);
+      cuda::cell_pointwise_forward(kind, d_x.get(), split ? d_u.get() : nullptr, d_hp.get(), d_h.get(),
+                                   has_c ? d_cp.get() : nullptr, has_c ? d_c.get() : nullptr, B, H, nullptr);
+      expect_close(d_x.download(), saved, 1e-5, 0, what + " forward saved");
+      expect_close(d_h.download(), h, 1e-5, 0, what + " forward h");
+      if (has_c) expect_close(d_c.download(), c, 1e-5, 0, what + " forward c");
 
-      // Backward, from activated gates (i, f, o in (0, 1), g in (-1, 1)).
-      std::vector<float> gates = random_floats(n4, 0.01f, 0.99f, seed++);
-      const std::vector<float> g_vals = random_floats(n4, -0.99f, 0.99f, seed++);
-      for (int b = 0; b < B; ++b) {
-        for (int j = 0; j < H; ++j) gates[sz(b) * 4 * sz(H) + 2 * sz(H) + sz(j)] = g_vals[sz(b) * sz(H) + sz(j)];
+      d_x.upload(saved);  // backward from exactly the CPU's forward
+      d_h.upload(h);
+      d_c.upload(c);
+      DeviceArray<float> d_dh(dh), d_dc(dc_in), d_dx(nG), d_du(nG), d_skip(skip_in);
+      cuda::cell_pointwise_backward(kind, d_x.get(), split ? d_u.get() : nullptr, d_hp.get(), d_h.get(),
+                                    has_c ? d_cp.get() : nullptr, has_c ? d_c.get() : nullptr, d_dh.get(),
+                                    has_c ? d_dc.get() : nullptr, d_dx.get(), split ? d_du.get() : nullptr,
+                                    d_skip.get(), true, B, H, nullptr);
+      expect_close(d_dx.download(), dx, 1e-5, 0, what + " backward dx");
+      if (split) expect_close(d_du.download(), du, 1e-5, 0, what + " backward du");
+      if (has_c) expect_close(d_dc.download(), dc, 1e-5, 0, what + " backward dc_prev");
+      expect_close(d_skip.download(), Cell::kHiddenSkip ? skip : skip_in, 1e-5, 0, what + " backward skip (added)");
+      if (Cell::kHiddenSkip) {  // stored, not added
+        cuda::cell_pointwise_backward(kind, d_x.get(), split ? d_u.get() : nullptr, d_hp.get(), d_h.get(), nullptr,
+                                      nullptr, d_dh.get(), nullptr, d_dx.get(), split ? d_du.get() : nullptr,
+                                      d_skip.get(), false, B, H, nullptr);
+        std::vector<float> stored(n);
+        for (std::size_t i = 0; i < n; ++i) stored[i] = skip[i] - skip_in[i];
+        expect_close(d_skip.download(), stored, 1e-5, 0, what + " backward skip (stored)");
       }
-      const std::vector<float> cp = random_floats(n, -2, 2, seed++), c = random_floats(n, -2, 2, seed++);
-      const std::vector<float> dhv = random_floats(n, -1, 1, seed++), dcv = random_floats(n, -1, 1, seed++);
-      std::vector<float> want_dz(n4), want_dc = dcv;
-      for (int b = 0; b < B; ++b) {
-        const float* g = gates.data() + sz(b) * 4 * sz(H);
-        float* d = want_dz.data() + sz(b) * 4 * sz(H);
-        for (int j = 0; j < H; ++j) {
-          const std::size_t o = sz(b) * sz(H) + sz(j);
-          cell::lstm_backward(g[j], g[H + j], g[2 * H + j], g[3 * H + j], cp[o], c[o], dhv[o], want_dc[o],  //
-                              d[j], d[H + j], d[2 * H + j], d[3 * H + j], want_dc[o]);
-        }
-      }
-      DeviceArray<float> dgates(gates), dcp2(cp), dc2(c), ddh(dhv), ddc(dcv), ddz(n4);
-      cuda::lstm_pointwise_backward(dgates.get(), dcp2.get(), dc2.get(), ddh.get(), ddc.get(), ddz.get(), B, H,
-                                    nullptr);
-      expect_close(ddz.download(), want_dz, 1e-5, 0,
-                   "lstm backward dz B=" + std::to_string(B) + " H=" + std::to_string(H));
-      expect_close(ddc.download(), want_dc, 1e-5, 0, "lstm backward dc_prev");
     }
   }
 }
 
-TEST(CudaOps, RnnPointwiseForwardAndBackward) {
+TEST(CudaOps, CellPointwiseForwardAndBackwardEveryCell) {
   ABC_SKIP_WITHOUT_GPU();
-  unsigned seed = 200;
-  for (int B : kBatch) {
-    for (int H : kHidden) {
-      const int n = B * H;
-      const std::vector<float> z = random_floats(sz(n), -4, 4, seed++);
-      const std::vector<float> dh = random_floats(sz(n), -1, 1, seed++);
-      std::vector<float> want_h(sz(n)), want_dz(sz(n));
-      for (std::size_t k = 0; k < sz(n); ++k) {
-        want_h[k] = cell::rnn_forward(z[k]);
-        want_dz[k] = cell::rnn_backward(want_h[k], dh[k]);
-      }
-      DeviceArray<float> dz(z), dhh(sz(n)), ddh(dh), ddz(sz(n));
-      cuda::rnn_pointwise_forward(dz.get(), dhh.get(), n, nullptr);
-      expect_close(dhh.download(), want_h, 1e-5, 0, "rnn forward B=" + std::to_string(B) + " H=" + std::to_string(H));
-      dhh.upload(want_h);  // backward from exactly the CPU's h
-      cuda::rnn_pointwise_backward(dhh.get(), ddh.get(), ddz.get(), n, nullptr);
-      expect_close(ddz.download(), want_dz, 1e-6, 0, "rnn backward");
-    }
-  }
+  check_cell_pointwise<abc::LstmCell>(100);
+  check_cell_pointwise<abc::RnnCell>(200);
+  check_cell_pointwise<abc::GruCell>(300);
+  static_assert(abc::kCellCount == 3, "a new cell needs its line above");
 }
 
 TEST(CudaOps, DropoutMaskMatchesTheCpuStreamExactly) {

@@ -166,7 +166,7 @@ TEST_P(GradCheckTest, EveryParameterAndStateElementMatchesCentralDifferences) {
       const double n = gc.numeric(gc.state.h[l][k]);
       EXPECT_TRUE(grads_agree(dh0[l][k], n)) << "h0 of layer " << l << "[" << k << "]: analytic "
                                              << dh0[l][k] << ", numeric " << n;
-      if (c.cell == CellKind::kLstm) {
+      if (abc::cell_info(c.cell).cell_state) {
         const double nc = gc.numeric(gc.state.c[l][k]);
         EXPECT_TRUE(grads_agree(dc0[l][k], nc)) << "c0 of layer " << l << "[" << k << "]: analytic "
                                                 << dc0[l][k] << ", numeric " << nc;
@@ -175,15 +175,23 @@ TEST_P(GradCheckTest, EveryParameterAndStateElementMatchesCentralDifferences) {
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(
-    CpuModel, GradCheckTest,
-    testing::Values(GradCase{CellKind::kLstm, 1, 0.0f, 4, 6}, GradCase{CellKind::kLstm, 1, 0.3f, 3, 4},
-                    GradCase{CellKind::kLstm, 2, 0.0f, 3, 4}, GradCase{CellKind::kLstm, 2, 0.3f, 4, 6},
-                    GradCase{CellKind::kLstm, 3, 0.3f, 3, 4}, GradCase{CellKind::kRnn, 1, 0.0f, 3, 4},
-                    GradCase{CellKind::kRnn, 1, 0.3f, 4, 6}, GradCase{CellKind::kRnn, 2, 0.0f, 4, 6},
-                    GradCase{CellKind::kRnn, 2, 0.3f, 3, 4}, GradCase{CellKind::kLstm, 2, 0.3f, 1, 4, 1, 4},
-                    GradCase{CellKind::kRnn, 1, 0.0f, 2, 4, 1, 4}),
-    case_name);
+// Per cell: 1 to 3 layers, with and without dropout, chunks shorter than the limits, and
+// B = 1 (the single-row GEMV path).
+std::vector<GradCase> grad_cases() {
+  std::vector<GradCase> cases;
+  for (CellKind cell : abc::all_cell_kinds()) {
+    cases.push_back(GradCase{cell, 1, 0.0f, 4, 6});
+    cases.push_back(GradCase{cell, 1, 0.3f, 3, 4});
+    cases.push_back(GradCase{cell, 2, 0.0f, 3, 4});
+    cases.push_back(GradCase{cell, 2, 0.3f, 4, 6});
+    cases.push_back(GradCase{cell, 2, 0.3f, 1, 4, 1, 4});
+  }
+  cases.push_back(GradCase{CellKind::kLstm, 3, 0.3f, 3, 4});
+  cases.push_back(GradCase{CellKind::kRnn, 1, 0.0f, 2, 4, 1, 4});
+  return cases;
+}
+
+INSTANTIATE_TEST_SUITE_P(CpuModel, GradCheckTest, testing::ValuesIn(grad_cases()), case_name);
 
 // The check above must be able to fail: gradients from the wrong dropout masks, or
 // one element off by one part in 10^4, are caught.
@@ -207,7 +215,7 @@ TEST(GradCheckSelfTest, CatchesWrongGradients) {
 // to float rounding. Loss to 1e-6 relative; each gradient element to
 // 1e-5 * (largest gradient of the whole block). Seen: 2e-8 and 2e-7.
 TEST(CpuModel, FloatAgreesWithDouble) {
-  for (CellKind cell : {CellKind::kLstm, CellKind::kRnn}) {
+  for (CellKind cell : abc::all_cell_kinds()) {
     const ModelConfig config{cell, 11, 16, 2, 0.2f};
     const int B = 4, T = 6;
     CpuModel<float> mf(config, B, T);
@@ -243,7 +251,7 @@ TEST(CpuModel, GradientsAreOverwrittenNotAccumulated) {
 // Evaluating 8 steps at once equals 4 + 4 with the state carried between chunks, and
 // step_logits one token at a time gives the same nats.
 TEST(CpuModel, StateCarriesAcrossChunksAndSteps) {
-  for (CellKind cell : {CellKind::kLstm, CellKind::kRnn}) {
+  for (CellKind cell : abc::all_cell_kinds()) {
     for (const int B : {1, 2}) {  // B = 1 takes the single-row (GEMV) path
       const ModelConfig config{cell, 9, 6, 2, 0.5f};
       const Chunk whole = random_chunk(8, B, 9, 6);
@@ -325,8 +333,15 @@ TEST(CpuModel, RejectsChunksThatDoNotFit) {
   EXPECT_THROW(model.step_logits(tokens, 2, logits), abc::Error);
   EXPECT_THROW(CpuModel<float>(ModelConfig{CellKind::kRnn, 5, 4, 1, 1.0f}, 2, 3), abc::Error);
   EXPECT_THROW(CpuModel<float>(ModelConfig{CellKind::kRnn, 1, 4, 1, 0.0f}, 2, 3), abc::Error);
-  EXPECT_THROW(abc::parse_cell_kind("gru"), abc::Error);
+  EXPECT_THROW(abc::parse_cell_kind("GRU"), abc::Error);
+  EXPECT_THROW(abc::parse_cell_kind("lstm2"), abc::Error);
   EXPECT_EQ(abc::parse_cell_kind("rnn"), CellKind::kRnn);
+  EXPECT_EQ(abc::parse_cell_kind("gru"), CellKind::kGru);
+  try {
+    abc::parse_cell_kind("transformer");
+  } catch (const abc::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("lstm, rnn or gru"), std::string::npos) << e.what();
+  }
 }
 
 TEST(ParamLayout, TensorsTileTheBlockInOrder) {
@@ -347,6 +362,13 @@ TEST(ParamLayout, TensorsTileTheBlockInOrder) {
   EXPECT_EQ(layout.total(), 10u * 24 + 6 * 24 + 24 + 6 * 24 + 6 * 24 + 24 + 6 * 10 + 10);
   const abc::ParamLayout rnn(ModelConfig{CellKind::kRnn, 10, 6, 1, 0.0f});
   EXPECT_EQ(rnn.total(), 10u * 6 + 6 * 6 + 6 + 6 * 10 + 10);
+  EXPECT_EQ(rnn.layer(0).rec_bias.size(), 0u);
+  // GRU: 3 gates and a recurrent bias after the input bias.
+  const abc::ParamLayout gru(ModelConfig{CellKind::kGru, 10, 6, 1, 0.0f});
+  ASSERT_EQ(gru.tensors().size(), 6u);
+  EXPECT_EQ(gru.layer(0).rec_bias.name, "layer0.rec_bias");
+  EXPECT_EQ(gru.layer(0).rec_bias.offset, gru.layer(0).bias.offset + 18);
+  EXPECT_EQ(gru.total(), 10u * 18 + 6 * 18 + 18 + 18 + 6 * 10 + 10);
 }
 
 // The init is the same on every platform: std::mt19937_64's output is fixed by the

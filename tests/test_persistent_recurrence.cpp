@@ -128,10 +128,11 @@ Outputs run(RecurrencePath path, const RecurrenceShape& s, const Inputs& in, con
   const bool lstm = s.cell == CellKind::kLstm;
   abc::cuda::prepare_recurrence(s.cell, s.H);  // as the CUDA backend does at construction
   Buffers b(s, in);
-  abc::cuda::recurrence_forward(cublas.get(), s, b.w.get(), b.z.get(), b.h.get(), lstm ? b.c.get() : nullptr, nullptr);
-  abc::cuda::recurrence_backward(cublas.get(), s, b.w.get(), b.z.get(), b.h.get(), lstm ? b.c.get() : nullptr,
-                                 b.dy.get(), lstm ? b.dc.get() : nullptr, b.dz.get(), with_dh0 ? b.dh0.get() : nullptr,
-                                 nullptr);
+  abc::cuda::recurrence_forward(cublas.get(), s, b.w.get(), nullptr, b.z.get(), nullptr, b.h.get(),
+                                lstm ? b.c.get() : nullptr, nullptr);
+  abc::cuda::recurrence_backward(cublas.get(), s, b.w.get(), b.z.get(), nullptr, b.h.get(), lstm ? b.c.get() : nullptr,
+                                 b.dy.get(), lstm ? b.dc.get() : nullptr, b.dz.get(), nullptr,
+                                 with_dh0 ? b.dh0.get() : nullptr, nullptr);
   return b.download(lstm);
 }
 
@@ -291,7 +292,8 @@ TEST(PersistentRecurrencePath, TooLargeForTheDeviceThrows) {
   Buffers b(s, in);
   const PathGuard guard(RecurrencePath::kPersistent);
   try {
-    abc::cuda::recurrence_forward(cublas.get(), s, b.w.get(), b.z.get(), b.h.get(), b.c.get(), nullptr);
+    abc::cuda::recurrence_forward(cublas.get(), s, b.w.get(), nullptr, b.z.get(), nullptr, b.h.get(), b.c.get(),
+                                  nullptr);
     ADD_FAILURE() << "kPersistent ran LSTM H=" << H;
   } catch (const abc::Error& e) {
     const std::string what = e.what();
@@ -299,8 +301,8 @@ TEST(PersistentRecurrencePath, TooLargeForTheDeviceThrows) {
     EXPECT_NE(what.find(std::to_string(needed)), std::string::npos) << what;
     EXPECT_NE(what.find(std::to_string(device.smem_optin)), std::string::npos) << what;
   }
-  EXPECT_THROW(abc::cuda::recurrence_backward(cublas.get(), s, b.w.get(), b.z.get(), b.h.get(), b.c.get(), b.dy.get(),
-                                              b.dc.get(), b.dz.get(), b.dh0.get(), nullptr),
+  EXPECT_THROW(abc::cuda::recurrence_backward(cublas.get(), s, b.w.get(), b.z.get(), nullptr, b.h.get(), b.c.get(),
+                                              b.dy.get(), b.dc.get(), b.dz.get(), nullptr, b.dh0.get(), nullptr),
                abc::Error);
 }
 

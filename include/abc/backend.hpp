@@ -42,10 +42,10 @@ class Backend {
   virtual void reset_state() = 0;
 
   // Host copy of the carried state (resuming a run mid-epoch): per layer, h then
-  // (LSTM) c, each [max_batch, H]. state_size() floats in all.
+  // (cells with a cell state: LSTM) c, each [max_batch, H]. state_size() floats in all.
   std::size_t state_size() const {
     const auto& c = layout().config();
-    return static_cast<std::size_t>(c.layers) * (c.cell == CellKind::kLstm ? 2u : 1u) *
+    return static_cast<std::size_t>(c.layers) * (cell_info(c.cell).cell_state ? 2u : 1u) *
            static_cast<std::size_t>(max_batch()) * static_cast<std::size_t>(c.hidden);
   }
   virtual void download_state(float* host) = 0;

@@ -1,4 +1,5 @@
-// The per-element math of the model and the optimizer: the one place it is written.
+// The per-element math of the model and the optimizer: the one place it is written (each
+// recurrent cell's own math is in its header, cells/*.hpp, built on the functions here).
 // The CPU loops and the CUDA kernels call these functions and differ only in how they
 // index and move memory. Every function is __host__ __device__ under nvcc.
 #pragma once
@@ -40,46 +41,6 @@ ABC_HD inline double sqrt_of(double x) { return ::sqrt(x); }
 template <class S>
 ABC_HD inline S sigmoid(S x) {
   return S(1) / (S(1) + exp_of(-x));
-}
-
-// --- LSTM, gate order i, f, g, o (as PyTorch) -----------------------------------
-// Forward of one element: pre-activations z* and c_prev in; activated gates, c and
-// h = o * tanh(c) out. The activated gates are what backward needs saved.
-template <class S>
-ABC_HD inline void lstm_forward(S zi, S zf, S zg, S zo, S c_prev,  //
-                                S& i, S& f, S& g, S& o, S& c, S& h) {
-  i = sigmoid(zi);
-  f = sigmoid(zf);
-  g = tanh_of(zg);
-  o = sigmoid(zo);
-  c = f * c_prev + i * g;
-  h = o * tanh_of(c);
-}
-
-// Backward of one element. dh: d(loss)/dh of this step (from above and from step
-// t+1); dc: d(loss)/dc carried back from step t+1. Out: gradients of the four
-// pre-activations and of c_prev. tanh(c) is recomputed rather than stored.
-template <class S>
-ABC_HD inline void lstm_backward(S i, S f, S g, S o, S c_prev, S c, S dh, S dc,  //
-                                 S& dzi, S& dzf, S& dzg, S& dzo, S& dc_prev) {
-  const S tc = tanh_of(c);
-  const S dc_total = dc + dh * o * (S(1) - tc * tc);
-  dzi = dc_total * g * i * (S(1) - i);
-  dzf = dc_total * c_prev * f * (S(1) - f);
-  dzg = dc_total * i * (S(1) - g * g);
-  dzo = dh * tc * o * (S(1) - o);
-  dc_prev = dc_total * f;
-}
-
-// --- tanh RNN: h = tanh(z) ----------------------------------------------------------
-template <class S>
-ABC_HD inline S rnn_forward(S z) {
-  return tanh_of(z);
-}
-// From the saved output h: dz = dh * (1 - h^2).
-template <class S>
-ABC_HD inline S rnn_backward(S h, S dh) {
-  return dh * (S(1) - h * h);
 }
 
 // --- Inverted dropout ------------------------------------------------------------------

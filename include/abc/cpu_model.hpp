@@ -40,7 +40,7 @@ class CpuModel {
   void init_params(std::uint64_t seed) { init_param_block(layout_, seed, params_.data()); }
 
   // Carried state, per layer [max_batch, H]; a chunk of B streams uses the first B
-  // rows. state_c is nullptr for the RNN, which has no cell state.
+  // rows. state_c is nullptr for cells without a cell state (RNN, GRU).
   void reset_state();  // zeros
   Scalar* state_h(int layer) { return layers_[static_cast<std::size_t>(layer)].state_h.data(); }
   Scalar* state_c(int layer);
@@ -53,7 +53,7 @@ class CpuModel {
   double forward_backward(const Chunk& chunk, std::uint64_t dropout_seed, std::uint64_t step);
 
   // After forward_backward: d(mean loss)/d(state at chunk start), per layer [B, H]
-  // (truncated BPTT drops it; exposed for gradient checks). dc is nullptr for RNN.
+  // (truncated BPTT drops it; exposed for gradient checks). dc is nullptr without cell state.
   const Scalar* initial_state_grad_h(int layer) const;
   const Scalar* initial_state_grad_c(int layer) const;
 
@@ -67,7 +67,8 @@ class CpuModel {
 
  private:
   struct LayerBuffers {
-    std::vector<Scalar> gates;     // [T, B, G*H] pre-activations, then activated gates (LSTM)
+    std::vector<Scalar> gates;     // [T, B, G*H] input terms, then what the cell's backward needs
+    std::vector<Scalar> rec;       // [T, B, G*H] recurrent terms (cells with kSplitRecurrent only)
     std::vector<Scalar> h;         // [T+1, B, H]; slot 0 is the state carried in
     std::vector<Scalar> c;         // [T+1, B, H] (LSTM only)
     std::vector<Scalar> mask;      // [T, B, H] dropout factors 0 or 1/(1-p) (when p > 0)
@@ -91,6 +92,7 @@ class CpuModel {
   std::vector<LayerBuffers> layers_;
   std::vector<Scalar> logits_;  // [T, B, V]; after the loss, d loss / d logits
   std::vector<Scalar> dgates_;  // [T, B, G*H] backward scratch, reused by every layer
+  std::vector<Scalar> drec_;    // [T, B, G*H] d loss / d recurrent terms (split cells only)
   std::vector<Scalar> dy_;      // [T, B, H] d loss / d (a layer's output), then dh
   std::vector<Scalar> dc_;      // [max_batch, H] cell gradient carried back in time
 };

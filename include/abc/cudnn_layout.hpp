@@ -7,11 +7,13 @@
 // cuDNN (cudnnGetRNNWeightParams), per pseudo-layer and linear-layer id:
 //   a matrix [H, In] (input) or [H, H] (recurrent), row-major, row j = unit j, and a bias
 //   [H]; LSTM ids 0..3 = input matrices of gates i, f, g (cuDNN's "c'"), o, ids 4..7 the
-//   recurrent ones (the same gate order as ours); tanh RNN id 0 input, 1 recurrent.
+//   recurrent ones (the same gate order as ours); GRU ids 0..2 = r, z, n (cuDNN's "h'"),
+//   3..5 recurrent; tanh RNN id 0 input, 1 recurrent.
 //   CUDNN_RNN_DOUBLE_BIAS gives every id a bias: z = W x + bW + R h + bR.
 // Mapping: cuDNN W_g[j][k] = w_in[k][g*H + j], R_g[j][k] = w_rec[k][g*H + j],
-// bW_g[j] = bias[g*H + j], bR_g = 0. Backward: d bias = d bW (cuDNN's d bR is the same
-// sum over rows; the GPU suite checks that it is).
+// bW_g[j] = bias[g*H + j], bR_g[j] = rec_bias[g*H + j] for cells that have one (GRU), else
+// 0. Backward: d bias = d bW, d rec_bias = d bR; without a recurrent bias cuDNN's d bR is
+// the same sum over rows as d bW (the GPU suite checks that it is).
 #pragma once
 #include <cstddef>
 #include <functional>
@@ -31,8 +33,8 @@ struct CudnnSlot {
   int layer = 0;
   int lin_id = 0;
   int gate = 0;
-  bool bias = false;       // a bias vector [H] (bW: ours is the layer's bias; bR: ours is zero)
-  bool zero = false;       // cuDNN's bR: no parameter of ours, packed as zeros, gradient ignored
+  bool bias = false;       // a bias vector [H] (bW: ours is the layer's bias; bR: its rec_bias, or zero)
+  bool zero = false;       // cuDNN's bR of a cell without rec_bias: packed as zeros, gradient ignored
   std::size_t ours = 0;    // offset of the tensor (w_in, w_rec or bias) in our block
   int ours_cols = 0;       // G*H: the row stride of our tensor
   int in = 0;              // k range: In (input matrix), H (recurrent), 1 (bias)

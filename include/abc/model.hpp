@@ -1,11 +1,13 @@
 // Model configuration and the layout of the one contiguous parameter block.
 //
-// Block order, per layer l = 0 .. layers-1 (G = 4 for LSTM, gates i,f,g,o; 1 for RNN):
-//   layer{l}.w_in   layer 0: [V, G*H], a table whose row is the token id
-//                   (forward: row gather; backward: scatter-add)
-//                   layer > 0: [H, G*H], x @ w_in with x the lower layer's output
-//   layer{l}.w_rec  [H, G*H], h_prev @ w_rec
-//   layer{l}.bias   [G*H]
+// Block order, per layer l = 0 .. layers-1 (G gates per unit, cells.hpp: LSTM 4 i,f,g,o;
+// RNN 1; GRU 3 r,z,n):
+//   layer{l}.w_in      layer 0: [V, G*H], a table whose row is the token id
+//                      (forward: row gather; backward: scatter-add)
+//                      layer > 0: [H, G*H], x @ w_in with x the lower layer's output
+//   layer{l}.w_rec     [H, G*H], h_prev @ w_rec
+//   layer{l}.bias      [G*H], the input term's bias
+//   layer{l}.rec_bias  [G*H], the recurrent term's bias (cells with kSplitRecurrent only)
 // then out.w [H, V] and out.b [V]. All row-major; column g*H + j is gate g of unit j.
 // Gradients and the optimizer moments use the same layout.
 #pragma once
@@ -14,14 +16,9 @@
 #include <string>
 #include <vector>
 
+#include "abc/cells.hpp"
+
 namespace abc {
-
-enum class CellKind { kLstm, kRnn };
-
-// "lstm" / "rnn".
-const char* cell_kind_name(CellKind kind);
-// Inverse of cell_kind_name(); throws abc::Error naming the accepted values.
-CellKind parse_cell_kind(const std::string& name);
 
 struct ModelConfig {
   CellKind cell = CellKind::kLstm;
@@ -34,8 +31,8 @@ struct ModelConfig {
 // Throws abc::Error saying which field is out of range.
 void validate(const ModelConfig& config);
 
-// Gates per unit: 4 for LSTM, 1 for RNN.
-inline int gate_count(CellKind kind) { return kind == CellKind::kLstm ? 4 : 1; }
+// Gates per unit: 4 for LSTM, 1 for RNN, 3 for GRU.
+inline int gate_count(CellKind kind) { return cell_info(kind).gates; }
 
 struct ParamTensor {
   std::string name;         // e.g. "layer0.w_in", "out.b"
@@ -46,6 +43,7 @@ struct ParamTensor {
 
 struct LayerParams {
   ParamTensor w_in, w_rec, bias;
+  ParamTensor rec_bias;  // empty (size 0) for cells without a recurrent bias
 };
 
 class ParamLayout {

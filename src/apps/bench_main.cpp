@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
   int hidden = 100, batch = 64, seq = 100, steps = 20, warmup = 3, repeats = 5, sample_chars = 20000, streams = 1;
   std::string corpus = abc::default_corpus_dir() + "/train.txt";
   app.add_option("--device", device, "Backend to measure")->check(CLI::IsMember({"cpu", "cuda", "cudnn"}))->capture_default_str();
-  app.add_option("--cell", cell)->check(CLI::IsMember({"lstm", "rnn"}))->capture_default_str();
+  app.add_option("--cell", cell)->check(CLI::IsMember(abc::cell_names()))->capture_default_str();
   app.add_option("--hidden", hidden)->check(CLI::Range(1, 8192))->capture_default_str();
   app.add_option("--batch", batch)->check(CLI::Range(1, 65536))->capture_default_str();
   app.add_option("--seq", seq)->check(CLI::Range(1, 100000))->capture_default_str();

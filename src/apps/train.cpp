@@ -16,7 +16,7 @@ int main(int argc, char** argv) {
   app.name("abc_cuda_train");
   abc::TrainOptions o;
   std::string cell = "lstm";
-  app.add_option("--cell", cell, "Recurrent cell")->check(CLI::IsMember({"lstm", "rnn"}))->capture_default_str();
+  app.add_option("--cell", cell, "Recurrent cell")->check(CLI::IsMember(abc::cell_names()))->capture_default_str();
   app.add_option("--hidden", o.model.hidden, "Hidden units per layer (required unless --resume or --init-from)")->check(CLI::Range(1, 8192));
   app.add_option("--layers", o.model.layers, "Recurrent layers")->check(CLI::Range(1, 16))->capture_default_str();
   o.model.dropout = 0.1f;

@@ -53,34 +53,55 @@ void column_sums(const S* m, std::size_t rows, int n, S* sums) {
   }
 }
 
-// One LSTM step of the whole batch. z [B, 4H]: pre-activations in, activated gates
-// out (what backward needs). c_prev, c, h: [B, H].
-template <class S>
-void lstm_step_forward(S* z, const S* c_prev, S* c, S* h, int B, int H) {
-  for (int b = 0; b < B; ++b) {
-    S* zb = z + sz(b) * 4 * sz(H);
-    const std::size_t o = sz(b) * sz(H);
-    for (int j = 0; j < H; ++j) {
-      cell::lstm_forward(zb[j], zb[H + j], zb[2 * H + j], zb[3 * H + j], c_prev[o + j],  //
-                         zb[j], zb[H + j], zb[2 * H + j], zb[3 * H + j], c[o + j], h[o + j]);
+// The time loop of one layer, forward (cells.hpp's step_unit_forward per unit of every
+// step). z [T*B, G*H]: in, the input terms; out, what backward needs. u [T*B, G*H]
+// (split cells, else null): out, the recurrent terms h_prev @ w_rec + rec_bias; unsplit
+// cells get theirs added into z. h, c [T+1, B, H]: slot 0 in, slots 1..T out (c: cell
+// state only, else null).
+template <class Cell, class S>
+void recurrence_forward(const S* w_rec, const S* rec_bias, S* z, S* u, S* h, S* c, int T, int B, int H) {
+  const int GH = Cell::kGates * H;
+  const std::size_t BH = sz(B) * sz(H), BGH = sz(B) * sz(GH);
+  if (Cell::kSplitRecurrent) broadcast_rows(rec_bias, sz(T) * sz(B), GH, u);
+  for (int t = 0; t < T; ++t) {
+    S* zt = z + sz(t) * BGH;
+    S* ut = Cell::kSplitRecurrent ? u + sz(t) * BGH : nullptr;
+    gemm(false, false, B, GH, H, h + sz(t) * BH, H, w_rec, GH, S(1), Cell::kSplitRecurrent ? ut : zt, GH);
+    S* c_prev = Cell::kCellState ? c + sz(t) * BH : nullptr;
+    S* c_next = Cell::kCellState ? c + sz(t + 1) * BH : nullptr;
+    for (int b = 0; b < B; ++b) {
+      for (int j = 0; j < H; ++j) {
+        step_unit_forward<Cell>(zt, ut, h + sz(t) * BH, h + sz(t + 1) * BH, c_prev, c_next, sz(b), sz(j), sz(H));
+      }
     }
   }
 }
 
-// Backward of one LSTM step. gates [B, 4H] activated; dh [B, H] total gradient of
-// this step's h; dc [B, H]: in, carried from t+1; out, d loss / d c_prev. dz [B, 4H].
-template <class S>
-void lstm_step_backward(const S* gates, const S* c_prev, const S* c, const S* dh, S* dc, S* dz,
-                        int B, int H) {
-  for (int b = 0; b < B; ++b) {
-    const S* g = gates + sz(b) * 4 * sz(H);
-    S* d = dz + sz(b) * 4 * sz(H);
-    const std::size_t o = sz(b) * sz(H);
-    for (int j = 0; j < H; ++j) {
-      cell::lstm_backward(g[j], g[H + j], g[2 * H + j], g[3 * H + j], c_prev[o + j], c[o + j],
-                          dh[o + j], dc[o + j],  //
-                          d[j], d[H + j], d[2 * H + j], d[3 * H + j], dc[o + j]);
+// Backward through time of recurrence_forward (its z, u, h, c). dy [T, B, H]: in,
+// d loss / d h_t from above; gains the recurrent terms (dy[t] gains step t+1's before step
+// t reads it). dc [B, H] (cell state): in d c_T, out d c_0. dz [T*B, G*H]: out, d loss /
+// d input terms; du: d loss / d recurrent terms (split cells; else pass dz, they are equal).
+// dh0 [B, H]: out, d loss / d h_0.
+template <class Cell, class S>
+void recurrence_backward(const S* w_rec, const S* z, const S* u, const S* h, const S* c, S* dy, S* dc, S* dz,
+                         S* du, S* dh0, int T, int B, int H) {
+  const int GH = Cell::kGates * H;
+  const std::size_t BH = sz(B) * sz(H), BGH = sz(B) * sz(GH);
+  for (int t = T - 1; t >= 0; --t) {
+    const std::size_t g0 = sz(t) * BGH;
+    S* dh_prev = t > 0 ? dy + sz(t - 1) * BH : dh0;
+    const S* c_prev = Cell::kCellState ? c + sz(t) * BH : nullptr;
+    const S* c_next = Cell::kCellState ? c + sz(t + 1) * BH : nullptr;
+    const S* ut = Cell::kSplitRecurrent ? u + g0 : nullptr;
+    for (int b = 0; b < B; ++b) {
+      for (int j = 0; j < H; ++j) {
+        step_unit_backward<Cell>(z + g0, ut, h + sz(t) * BH, h + sz(t + 1) * BH, c_prev, c_next, dy + sz(t) * BH, dc,
+                                 dz + g0, du + g0, dh_prev, t > 0, sz(b), sz(j), sz(H));
+      }
     }
+    // dh_prev (+)= du_t @ w_rec^T: at t = 0 it starts from zero unless the skip term is there.
+    const S beta = t > 0 || Cell::kHiddenSkip ? S(1) : S(0);
+    gemm(false, true, B, H, GH, du + g0, GH, w_rec, GH, beta, dh_prev, H);
   }
 }
 
@@ -140,7 +161,8 @@ CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq)
                     std::to_string(max_batch) + ", seq " + std::to_string(max_seq) + ")",
                 kExitUsage);
   }
-  const bool lstm = config.cell == CellKind::kLstm;
+  const CellInfo cell = cell_info(config.cell);
+  const bool has_c = cell.cell_state, split = cell.split_recurrent;
   const std::size_t H = sz(config.hidden), GH = sz(layout_.gates()) * H;
   const std::size_t rows = sz(max_seq) * sz(max_batch), BH = sz(max_batch) * H;
   params_.assign(layout_.total(), S(0));
@@ -148,19 +170,21 @@ CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq)
   layers_.resize(sz(config.layers));
   for (LayerBuffers& buf : layers_) {
     buf.gates.assign(rows * GH, S(0));
+    if (split) buf.rec.assign(rows * GH, S(0));
     buf.h.assign(rows * H + BH, S(0));
-    if (lstm) buf.c.assign(rows * H + BH, S(0));
+    if (has_c) buf.c.assign(rows * H + BH, S(0));
     if (config.dropout > 0.0f) {
       buf.mask.assign(rows * H, S(0));
       buf.dropped.assign(rows * H, S(0));
     }
     buf.state_h.assign(BH, S(0));
-    if (lstm) buf.state_c.assign(BH, S(0));
+    if (has_c) buf.state_c.assign(BH, S(0));
     buf.dh0.assign(BH, S(0));
-    if (lstm) buf.dc0.assign(BH, S(0));
+    if (has_c) buf.dc0.assign(BH, S(0));
   }
   logits_.assign(rows * sz(config.vocab), S(0));
   dgates_.assign(rows * GH, S(0));
+  if (split) drec_.assign(rows * GH, S(0));
   dy_.assign(rows * H, S(0));
   dc_.assign(BH, S(0));
 }
@@ -209,7 +233,7 @@ void CpuModel<S>::forward(const TokenId* inputs, int T, int B, bool dropout, U32
   const ModelConfig& cfg = config();
   const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab;
   const std::size_t rows = sz(T) * sz(B), BH = sz(B) * sz(H);
-  const bool lstm = cfg.cell == CellKind::kLstm;
+  const bool has_c = cell_info(cfg.cell).cell_state;
   const S* x = nullptr;  // [T*B, H] input of layers > 0
   for (int l = 0; l < cfg.layers; ++l) {
     LayerBuffers& buf = layers_[sz(l)];
@@ -233,21 +257,15 @@ void CpuModel<S>::forward(const TokenId* inputs, int T, int B, bool dropout, U32
 
     // Recurrence. h, c: [T+1, B, H], slot t holds the state before step t.
     S* h = buf.h.data();
-    S* c = lstm ? buf.c.data() : nullptr;
+    S* c = has_c ? buf.c.data() : nullptr;
     std::copy(buf.state_h.begin(), buf.state_h.begin() + static_cast<std::ptrdiff_t>(BH), h);
-    if (lstm) std::copy(buf.state_c.begin(), buf.state_c.begin() + static_cast<std::ptrdiff_t>(BH), c);
-    for (int t = 0; t < T; ++t) {
-      S* zt = z + sz(t) * sz(B) * sz(GH);
-      gemm(false, false, B, GH, H, h + sz(t) * BH, H, w_rec, GH, S(1), zt, GH);
-      S* h_next = h + sz(t + 1) * BH;
-      if (lstm) {
-        lstm_step_forward(zt, c + sz(t) * BH, c + sz(t + 1) * BH, h_next, B, H);
-      } else {
-        for (std::size_t k = 0; k < BH; ++k) h_next[k] = cell::rnn_forward(zt[k]);
-      }
-    }
+    if (has_c) std::copy(buf.state_c.begin(), buf.state_c.begin() + static_cast<std::ptrdiff_t>(BH), c);
+    with_cell(cfg.cell, [&](auto cell) {
+      recurrence_forward<decltype(cell)>(w_rec, params_.data() + lp.rec_bias.offset, z, buf.rec.data(), h, c, T, B,
+                                         H);
+    });
     std::copy(h + sz(T) * BH, h + sz(T + 1) * BH, buf.state_h.begin());
-    if (lstm) std::copy(c + sz(T) * BH, c + sz(T + 1) * BH, buf.state_c.begin());
+    if (has_c) std::copy(c + sz(T) * BH, c + sz(T + 1) * BH, buf.state_c.begin());
 
     if (dropout) {
       apply_dropout(h + BH, buf.mask.data(), buf.dropped.data(), T, B, H, l, dropout_key, cfg.dropout);
@@ -267,7 +285,7 @@ void CpuModel<S>::backward(const TokenId* inputs, int T, int B, bool dropout) {
   const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab;
   const int rows = T * B;
   const std::size_t BH = sz(B) * sz(H);
-  const bool lstm = cfg.cell == CellKind::kLstm;
+  const bool has_c = cell_info(cfg.cell).cell_state, split = cell_info(cfg.cell).split_recurrent;
   const S* p = params_.data();
   S* g = grads_.data();
   const S* dlogits = logits_.data();  // [T*B, V]
@@ -289,29 +307,20 @@ void CpuModel<S>::backward(const TokenId* inputs, int T, int B, bool dropout) {
       for (std::size_t k = 0; k < sz(rows) * sz(H); ++k) dy[k] *= mask[k];
     }
 
-    // Backward through time. dy[t] gains the recurrent term of step t+1 before step t
-    // reads it; step 0's recurrent term is d loss / d h0.
+    // Backward through time; du is dz for cells that keep no separate recurrent term.
     const S* h = buf.h.data();
-    const S* c = buf.c.data();
+    S* du = split ? drec_.data() : dz;
     std::fill(dc_.begin(), dc_.begin() + static_cast<std::ptrdiff_t>(BH), S(0));
-    for (int t = T - 1; t >= 0; --t) {
-      S* dzt = dz + sz(t) * sz(B) * sz(GH);
-      const S* dht = dy + sz(t) * BH;
-      if (lstm) {
-        lstm_step_backward(buf.gates.data() + sz(t) * sz(B) * sz(GH), c + sz(t) * BH,
-                           c + sz(t + 1) * BH, dht, dc_.data(), dzt, B, H);
-      } else {
-        const S* ht = h + sz(t + 1) * BH;
-        for (std::size_t k = 0; k < BH; ++k) dzt[k] = cell::rnn_backward(ht[k], dht[k]);
-      }
-      S* dh_prev = t > 0 ? dy + sz(t - 1) * BH : buf.dh0.data();
-      gemm(false, true, B, H, GH, dzt, GH, p + lp.w_rec.offset, GH, t > 0 ? S(1) : S(0), dh_prev, H);
-    }
-    if (lstm) std::copy(dc_.begin(), dc_.begin() + static_cast<std::ptrdiff_t>(BH), buf.dc0.begin());
+    with_cell(cfg.cell, [&](auto cell) {
+      recurrence_backward<decltype(cell)>(p + lp.w_rec.offset, buf.gates.data(), buf.rec.data(), h, buf.c.data(), dy,
+                                          dc_.data(), dz, du, buf.dh0.data(), T, B, H);
+    });
+    if (has_c) std::copy(dc_.begin(), dc_.begin() + static_cast<std::ptrdiff_t>(BH), buf.dc0.begin());
 
     // Weight gradients over all T*B rows; h slots 0..T-1 are each step's h_prev.
-    gemm(true, false, H, GH, rows, h, H, dz, GH, S(0), g + lp.w_rec.offset, GH);
+    gemm(true, false, H, GH, rows, h, H, du, GH, S(0), g + lp.w_rec.offset, GH);
     column_sums(dz, sz(rows), GH, g + lp.bias.offset);
+    if (split) column_sums(du, sz(rows), GH, g + lp.rec_bias.offset);
     S* g_in = g + lp.w_in.offset;
     if (l == 0) {
       std::fill(g_in, g_in + lp.w_in.size(), S(0));

@@ -447,7 +447,7 @@ class CudaBackend final : public Backend {
     const ModelConfig& cfg = config();
     const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab, rows = T * B;
     const std::size_t BH = sz(B) * sz(H);
-    const bool lstm = cfg.cell == CellKind::kLstm;
+    const bool lstm = cell_info(cfg.cell).cell_state;
     const float* p = params();
     if (cudnn_) cudnn_prepare(inputs, rows);
     const float* x = nullptr;  // [T*B, H] input of layers > 0
@@ -470,8 +470,8 @@ class CudaBackend final : public Backend {
           cuda::dense_input_term(cublas_rows_.get(), rows, H, GH, x, p + lp.w_in.offset, p + lp.bias.offset, z,
                                  stream());
         }
-        cuda::recurrence_forward(cublas_.get(), cuda::RecurrenceShape{cfg.cell, T, B, H}, p + lp.w_rec.offset, z, h, c,
-                                 stream());
+        cuda::recurrence_forward(cublas_.get(), cuda::RecurrenceShape{cfg.cell, T, B, H}, p + lp.w_rec.offset,
+                                 p + lp.rec_bias.offset, z, s.has_rec ? f(s.rec) : nullptr, h, c, stream());
         copy_on_device(f(s.state_h), h + sz(T) * BH, BH);
         if (lstm) copy_on_device(f(s.state_c), c + sz(T) * BH, BH);
       }
@@ -491,7 +491,7 @@ class CudaBackend final : public Backend {
     const ModelConfig& cfg = config();
     const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab, rows = T * B;
     const std::size_t BH = sz(B) * sz(H);
-    const bool lstm = cfg.cell == CellKind::kLstm;
+    const bool lstm = cell_info(cfg.cell).cell_state;
     const float* p = params();
     float* g = grads();
     const float* dlogits = f(plan_.logits);  // [T*B, V]
@@ -518,12 +518,14 @@ class CudaBackend final : public Backend {
       // The gradient into the chunk's initial state is not needed (truncated BPTT).
       ABC_CUDA_CHECK(cudaMemsetAsync(dc, 0, BH * sizeof(float), stream()));
       const cuda::RecurrenceShape shape{cfg.cell, T, B, H};
-      cuda::recurrence_backward(cublas_.get(), shape, p + lp.w_rec.offset, f(s.gates), h, c, dy, dc, dz, nullptr,
-                                stream());
+      const float* u = s.has_rec ? f(s.rec) : nullptr;
+      float* du = s.has_rec ? f(plan_.drec) : nullptr;
+      cuda::recurrence_backward(cublas_.get(), shape, p + lp.w_rec.offset, f(s.gates), u, h, c, dy, dc, dz, du,
+                                nullptr, stream());
 
       // Weight gradients over all T*B rows; h slots 0..T-1 are each step's h_prev.
-      cuda::recurrent_weight_grads(cublas_rows_.get(), shape, h, dz, g + lp.w_rec.offset, g + lp.bias.offset,
-                                   stream());
+      cuda::recurrent_weight_grads(cublas_rows_.get(), shape, h, dz, du, g + lp.w_rec.offset, g + lp.bias.offset,
+                                   g + lp.rec_bias.offset, stream());
       if (l == 0) {
         cuda::table_grad(dz, tokens.csr_offsets, tokens.csr_rows, V, GH, g + lp.w_in.offset, stream());
       } else {

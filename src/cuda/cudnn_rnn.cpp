@@ -51,10 +51,9 @@ CudnnRnn::CudnnRnn(cudnnHandle_t handle, const CudnnRnnShape& shape) : handle_(h
   dropout_states_ = DeviceMemory(state_bytes, "cuDNN's dropout state");
   ABC_CUDNN_CHECK(cudnnSetDropoutDescriptor(dropout_, handle_, 0.0f, dropout_states_.get(), state_bytes, 1));
 
-  const bool lstm = shape.cell == CellKind::kLstm;
   // FMA math keeps FP32 products exact enough to compare with our kernels; TF32 only when asked.
   ABC_CUDNN_CHECK(cudnnSetRNNDescriptor_v8(
-      rnn_, CUDNN_RNN_ALGO_STANDARD, lstm ? CUDNN_LSTM : CUDNN_RNN_TANH, CUDNN_RNN_DOUBLE_BIAS, CUDNN_UNIDIRECTIONAL,
+      rnn_, CUDNN_RNN_ALGO_STANDARD, static_cast<cudnnRNNMode_t>(cell_info(shape.cell).cudnn_mode), CUDNN_RNN_DOUBLE_BIAS, CUDNN_UNIDIRECTIONAL,
       CUDNN_LINEAR_INPUT, CUDNN_DATA_FLOAT, CUDNN_DATA_FLOAT, shape.allow_tf32 ? CUDNN_DEFAULT_MATH : CUDNN_FMA_MATH,
       shape.input, shape.hidden, shape.hidden, shape.layers, dropout_, CUDNN_RNN_PADDED_IO_DISABLED));
 
@@ -147,7 +146,7 @@ std::size_t CudnnRnn::offset(int layer, int lin_id, bool bias) const {
 void CudnnRnn::forward(int T, int B, bool training, const float* x, float* y, const float* hx, float* hy,
                        const float* cx, float* cy) {
   set_shape(T, B);
-  const bool lstm = shape_.cell == CellKind::kLstm;
+  const bool lstm = cell_info(shape_.cell).cell_state;
   ABC_CUDNN_CHECK(cudnnRNNForward(handle_, rnn_, training ? CUDNN_FWD_MODE_TRAINING : CUDNN_FWD_MODE_INFERENCE,
                                   static_cast<const std::int32_t*>(seq_lengths_.get()), x_desc_, x, y_desc_, y, h_desc_,
                                   hx, hy, h_desc_, lstm ? cx : nullptr, lstm ? cy : nullptr, weight_bytes_,
@@ -157,7 +156,7 @@ void CudnnRnn::forward(int T, int B, bool training, const float* x, float* y, co
 
 void CudnnRnn::backward_data(const float* y, const float* dy, float* dx, const float* hx, const float* dhy, float* dhx,
                              const float* cx, const float* dcy, float* dcx) {
-  const bool lstm = shape_.cell == CellKind::kLstm;
+  const bool lstm = cell_info(shape_.cell).cell_state;
   ABC_CUDNN_CHECK(cudnnRNNBackwardData_v8(handle_, rnn_, static_cast<const std::int32_t*>(seq_lengths_.get()), y_desc_,
                                           y, dy, x_desc_, dx, h_desc_, hx, dhy, dhx, h_desc_, lstm ? cx : nullptr,
                                           lstm ? dcy : nullptr, lstm ? dcx : nullptr, weight_bytes_, weights_.get(),

@@ -30,7 +30,8 @@ ArenaPlan plan_arena(const ModelConfig& config, int max_batch, int max_seq) {
   }
   const std::size_t H = sz(config.hidden), GH = sz(layout.gates()) * H, V = sz(config.vocab);
   const std::size_t BH = sz(max_batch) * H;
-  const bool lstm = config.cell == CellKind::kLstm, dropout = config.dropout > 0.0f;
+  const CellInfo cell = cell_info(config.cell);
+  const bool lstm = cell.cell_state, split = cell.split_recurrent, dropout = config.dropout > 0.0f;
 
   ArenaPlan plan;
   auto add = [&plan](const std::string& name, std::size_t bytes) {
@@ -46,6 +47,8 @@ ArenaPlan plan_arena(const ModelConfig& config, int max_batch, int max_seq) {
     s.has_c = lstm;
     s.has_dropout = dropout;
     s.gates = add(p + "gates", rows * GH * f);
+    if (split) s.rec = add(p + "rec", rows * GH * f);
+    s.has_rec = split;
     s.h = add(p + "h", (rows + sz(max_batch)) * H * f);
     if (lstm) s.c = add(p + "c", (rows + sz(max_batch)) * H * f);
     if (dropout) {
@@ -58,6 +61,7 @@ ArenaPlan plan_arena(const ModelConfig& config, int max_batch, int max_seq) {
   }
   plan.logits = add("logits", rows * V * f);
   plan.dgates = add("dgates", rows * GH * f);
+  if (split) plan.drec = add("drec", rows * GH * f);
   plan.dy = add("dy", rows * H * f);
   plan.dc = add("dc", BH * f);
   plan.row_loss = add("row_loss", rows * f);

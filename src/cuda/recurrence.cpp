@@ -90,53 +90,52 @@ void prepare_recurrence(CellKind cell, int H) {
 
 bool uses_persistent(const RecurrenceShape& s) { return choose_path(s).fits; }
 
-void recurrence_forward(cublasHandle_t cublas, const RecurrenceShape& s, const float* w_rec, float* z, float* h,
-                        float* c, cudaStream_t stream) {
+void recurrence_forward(cublasHandle_t cublas, const RecurrenceShape& s, const float* w_rec, const float* rec_bias,
+                        float* z, float* u, float* h, float* c, cudaStream_t stream) {
   const PersistentPlan plan = choose_path(s);
   if (plan.fits) {
     persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, w_rec, z, h, c, stream);
     return;
   }
-  const bool lstm = s.cell == CellKind::kLstm;
-  const int GH = gate_count(s.cell) * s.H;
+  const CellInfo cell = cell_info(s.cell);
+  const int GH = cell.gates * s.H;
   const std::size_t BH = sz(s.B) * sz(s.H), BGH = sz(s.B) * sz(GH);
+  // Split cells: u = rec_bias + h_prev @ w_rec apart from z; the others add it into z.
+  if (cell.split_recurrent) bias_broadcast(rec_bias, s.T * s.B, GH, u, stream);
   for (int t = 0; t < s.T; ++t) {
     float* zt = z + sz(t) * BGH;
-    gemm_row_major(cublas, false, false, s.B, GH, s.H, 1.0f, h + sz(t) * BH, s.H, w_rec, GH, 1.0f, zt, GH);
-    float* h_next = h + sz(t + 1) * BH;
-    if (lstm) {
-      lstm_pointwise_forward(zt, c + sz(t) * BH, c + sz(t + 1) * BH, h_next, s.B, s.H, stream);
-    } else {
-      rnn_pointwise_forward(zt, h_next, s.B * s.H, stream);
-    }
+    float* ut = cell.split_recurrent ? u + sz(t) * BGH : nullptr;
+    gemm_row_major(cublas, false, false, s.B, GH, s.H, 1.0f, h + sz(t) * BH, s.H, w_rec, GH, 1.0f,
+                   cell.split_recurrent ? ut : zt, GH);
+    cell_pointwise_forward(s.cell, zt, ut, h + sz(t) * BH, h + sz(t + 1) * BH, c ? c + sz(t) * BH : nullptr,
+                           c ? c + sz(t + 1) * BH : nullptr, s.B, s.H, stream);
   }
 }
 
 void recurrence_backward(cublasHandle_t cublas, const RecurrenceShape& s, const float* w_rec, const float* z,
-                         const float* h, const float* c, float* dy, float* dc, float* dz, float* dh0,
-                         cudaStream_t stream) {
+                         const float* u, const float* h, const float* c, float* dy, float* dc, float* dz, float* du,
+                         float* dh0, cudaStream_t stream) {
   const PersistentPlan plan = choose_path(s);
   if (plan.fits) {
     persistent_recurrence_backward(s.cell, s.T, s.B, s.H, plan, w_rec, z, h, c, dy, dc, dz, dh0, stream);
     return;
   }
-  const bool lstm = s.cell == CellKind::kLstm;
-  const int GH = gate_count(s.cell) * s.H;
+  const CellInfo cell = cell_info(s.cell);
+  const int GH = cell.gates * s.H;
   const std::size_t BH = sz(s.B) * sz(s.H), BGH = sz(s.B) * sz(GH);
   // dy[t] gains the recurrent term of step t+1 before step t reads it.
   for (int t = s.T - 1; t >= 0; --t) {
-    float* dzt = dz + sz(t) * BGH;
-    const float* dht = dy + sz(t) * BH;
-    if (lstm) {
-      lstm_pointwise_backward(z + sz(t) * BGH, c + sz(t) * BH, c + sz(t + 1) * BH, dht, dc, dzt, s.B, s.H, stream);
-    } else {
-      rnn_pointwise_backward(h + sz(t + 1) * BH, dht, dzt, s.B * s.H, stream);
-    }
-    if (t > 0) {
-      gemm_row_major(cublas, false, true, s.B, s.H, GH, 1.0f, dzt, GH, w_rec, GH, 1.0f, dy + sz(t - 1) * BH, s.H);
-    } else if (dh0 != nullptr) {
-      gemm_row_major(cublas, false, true, s.B, s.H, GH, 1.0f, dzt, GH, w_rec, GH, 0.0f, dh0, s.H);
-    }
+    const std::size_t g0 = sz(t) * BGH;
+    float* dh_prev = t > 0 ? dy + sz(t - 1) * BH : dh0;
+    float* drec = cell.split_recurrent ? du + g0 : dz + g0;
+    cell_pointwise_backward(s.cell, z + g0, cell.split_recurrent ? u + g0 : nullptr, h + sz(t) * BH,
+                            h + sz(t + 1) * BH, c ? c + sz(t) * BH : nullptr, c ? c + sz(t + 1) * BH : nullptr,
+                            dy + sz(t) * BH, dc, dz + g0, cell.split_recurrent ? drec : nullptr, dh_prev, t > 0, s.B,
+                            s.H, stream);
+    if (dh_prev == nullptr) continue;
+    // At t = 0 dh0 starts from zero unless the cell's skip term was stored there.
+    const float beta = t > 0 || cell.hidden_skip ? 1.0f : 0.0f;
+    gemm_row_major(cublas, false, true, s.B, s.H, GH, 1.0f, drec, GH, w_rec, GH, beta, dh_prev, s.H);
   }
 }
 
@@ -147,10 +146,12 @@ void dense_input_term(cublasHandle_t cublas, int rows, int in, int GH, const flo
 }
 
 void recurrent_weight_grads(cublasHandle_t cublas, const RecurrenceShape& s, const float* h, const float* dz,
-                            float* dw_rec, float* dbias, cudaStream_t stream) {
+                            const float* du, float* dw_rec, float* dbias, float* drec_bias, cudaStream_t stream) {
   const int GH = gate_count(s.cell) * s.H, rows = s.T * s.B;
-  gemm_row_major(cublas, true, false, s.H, GH, rows, 1.0f, h, s.H, dz, GH, 0.0f, dw_rec, GH);
+  const float* drec = du != nullptr ? du : dz;
+  gemm_row_major(cublas, true, false, s.H, GH, rows, 1.0f, h, s.H, drec, GH, 0.0f, dw_rec, GH);
   column_sum(dz, rows, GH, dbias, stream);
+  if (du != nullptr) column_sum(du, rows, GH, drec_bias, stream);
 }
 
 void dense_input_grads(cublasHandle_t cublas, int rows, int in, int GH, const float* x, const float* w_in,

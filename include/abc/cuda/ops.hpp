@@ -28,20 +28,21 @@ void one_hot(const std::int32_t* tokens, int rows, int V, float* out, cudaStream
 // out[r, :] = bias for every row. bias [N], out [rows, N].
 void bias_broadcast(const float* bias, int rows, int N, float* out, cudaStream_t stream);
 
-// One LSTM step of the batch (cell::lstm_forward). z [B, 4H]: pre-activations in (input
-// term + recurrent term, nothing else is added), activated gates i,f,g,o out.
-// c_prev, c, h: [B, H].
-void lstm_pointwise_forward(float* z, const float* c_prev, float* c, float* h, int B, int H, cudaStream_t stream);
+// One recurrent step of the batch, every unit through cells.hpp's step_unit_forward.
+// x [B, G*H]: in, the input term (plus the recurrent term for unsplit cells: nothing else
+// is added); out, what the cell's backward needs. u [B, G*H]: the recurrent term (split
+// cells; else null). h_prev, h [B, H]; c_prev, c [B, H] (cell state; else null).
+void cell_pointwise_forward(CellKind cell, float* x, const float* u, const float* h_prev, float* h,
+                            const float* c_prev, float* c, int B, int H, cudaStream_t stream);
 
-// Backward of one LSTM step (cell::lstm_backward). gates [B, 4H] activated; c_prev, c,
-// dh [B, H]; dc [B, H]: in, carried from step t+1; out, d loss / d c_prev. dz [B, 4H] out.
-void lstm_pointwise_backward(const float* gates, const float* c_prev, const float* c, const float* dh, float* dc,
-                             float* dz, int B, int H, cudaStream_t stream);
-
-// tanh RNN step: h = tanh(z). z, h: [n] (n = B * H).
-void rnn_pointwise_forward(const float* z, float* h, int n, cudaStream_t stream);
-// dz = dh * (1 - h^2). h, dh, dz: [n].
-void rnn_pointwise_backward(const float* h, const float* dh, float* dz, int n, cudaStream_t stream);
+// Backward of one step (step_unit_backward), from forward's x (saved), u, h_prev, h, c_prev,
+// c. dh [B, H]: total d loss / d h; dc [B, H]: in from step t+1, out d c_prev (cell state;
+// else null). dx [B, G*H] out; du [B, G*H] out (split cells; else null). skip [B, H]: gets
+// the part of d h_prev that bypasses w_rec (hidden-skip cells), added when skip_accumulate,
+// else stored; null drops it.
+void cell_pointwise_backward(CellKind cell, const float* saved, const float* u, const float* h_prev, const float* h,
+                             const float* c_prev, const float* c, const float* dh, float* dc, float* dx, float* du,
+                             float* skip, bool skip_accumulate, int B, int H, cudaStream_t stream);
 
 // Inverted dropout of a layer's output h [T, B, H]: mask (0 or 1/(1-p)) and dropped =
 // h * mask, same shape; element (t, b, j) draws dropout_bits(*key, layer, t, b, j).

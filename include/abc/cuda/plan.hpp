@@ -51,20 +51,22 @@ struct ArenaRegion {
 
 // Byte offsets of one layer's buffers (rows = max_seq * max_batch, BH = max_batch * H).
 struct LayerSlots {
-  std::size_t gates = 0;    // float [rows, G*H]: pre-activations, then activated gates (LSTM)
+  std::size_t gates = 0;    // float [rows, G*H]: input terms, then what the cell's backward needs
+  std::size_t rec = 0;      // float [rows, G*H]: recurrent terms (split-recurrent cells only)
   std::size_t h = 0;        // float [rows + max_batch, H]: slots 0..T, slot 0 the carried state
-  std::size_t c = 0;        // float [rows + max_batch, H] (LSTM only)
+  std::size_t c = 0;        // float [rows + max_batch, H] (cell state only)
   std::size_t mask = 0;     // float [rows, H] dropout factors (dropout > 0 only)
   std::size_t dropped = 0;  // float [rows, H] h * mask (dropout > 0 only)
   std::size_t state_h = 0;  // float [max_batch, H] carried between chunks
-  std::size_t state_c = 0;  // float [max_batch, H] (LSTM only)
-  bool has_c = false, has_dropout = false;
+  std::size_t state_c = 0;  // float [max_batch, H] (cell state only)
+  bool has_c = false, has_rec = false, has_dropout = false;
 };
 
 struct ArenaPlan {
   std::vector<LayerSlots> layers;
   std::size_t logits = 0;            // float [rows, V]; after the loss, d(mean loss)/d logits
   std::size_t dgates = 0;            // float [rows, G*H] backward scratch
+  std::size_t drec = 0;              // float [rows, G*H] d loss / d recurrent terms (split cells only)
   std::size_t dy = 0;                // float [rows, H] gradient of a layer's output, then dh
   std::size_t dc = 0;                // float [max_batch, H] cell gradient carried back in time
   std::size_t row_loss = 0;          // float [rows] per-row nats
