@@ -46,7 +46,9 @@ std::string safetensors_of(const Checkpoint& ckpt) {
     tensors.push_back(
         {"rnn.weight_hh_l" + k, {sz(GH), sz(lp.w_rec.rows)}, transposed(p + lp.w_rec.offset, lp.w_rec.rows, GH)});
     tensors.push_back({"rnn.bias_ih_l" + k, {sz(GH)}, copy_of(p + lp.bias.offset, sz(GH))});
-    tensors.push_back({"rnn.bias_hh_l" + k, {sz(GH)}, std::vector<float>(sz(GH), 0.0f)});
+    // PyTorch's recurrent bias: the cell's own (GRU), else zeros (ours is folded into bias_ih).
+    tensors.push_back({"rnn.bias_hh_l" + k, {sz(GH)},
+                       lp.rec_bias.size() > 0 ? copy_of(p + lp.rec_bias.offset, sz(GH)) : std::vector<float>(sz(GH))});
   }
   const ParamTensor& w = layout.w_out();
   tensors.push_back({"out.weight", {sz(w.cols), sz(w.rows)}, transposed(p + w.offset, w.rows, w.cols)});
@@ -63,6 +65,7 @@ std::string safetensors_of(const Checkpoint& ckpt) {
   for (TokenId id = 0; id < ckpt.vocab.size(); ++id) vocab.push_back(ckpt.vocab.token_text(id));
   header["__metadata__"] = {{"format", "abc-cuda"},
                             {"cell", cell_kind_name(ckpt.model.cell)},
+                            {"torch_module", cell_info(ckpt.model.cell).torch_module},
                             {"hidden", std::to_string(ckpt.model.hidden)},
                             {"layers", std::to_string(ckpt.model.layers)},
                             {"input", "one-hot"},

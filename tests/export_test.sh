@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# abc_cuda_export against PyTorch: for LSTM and tanh RNN, 1 and 2 layers, a small model is
+# abc_cuda_export against PyTorch: for LSTM, tanh RNN and GRU, 1 and 2 layers, a small model is
 # trained for an epoch, exported, loaded into PyTorch (tools/export_check.py, strict
 # load_state_dict) and its loss over a fixed text compared with ours (abc_cuda_eval loss,
 # one stream): equal to 1e-5 nats per character. Then the export's error paths.
@@ -12,7 +12,7 @@ work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "export_test: FAIL: $*" >&2; exit 1; }
 text=$data/tagged_crlf.txt
-for cell in lstm rnn; do
+for cell in lstm rnn gru; do
   for layers in 1 2; do
     run=$work/$cell$layers
     "$bin/abc_cuda_train" --device cpu --cell "$cell" --hidden 12 --layers "$layers" --epochs 1 --seed 3 \

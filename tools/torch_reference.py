@@ -50,10 +50,15 @@ def build_vocab(text):
     return {c: k + 2 for k, c in enumerate(chars)}
 
 
+# Our cell names -> torch.nn modules (include/abc/cells/*.hpp: kTorchModule). GRU is
+# PyTorch's formulation, which is ours.
+TORCH_MODULES = {"lstm": "LSTM", "rnn": "RNN", "gru": "GRU"}
+
+
 class Model(nn.Module):
     def __init__(self, cell, vocab, hidden, layers, dropout):
         super().__init__()
-        rnn = nn.LSTM if cell == "lstm" else nn.RNN
+        rnn = getattr(nn, TORCH_MODULES[cell])
         self.vocab = vocab
         self.rnn = rnn(vocab, hidden, num_layers=layers, dropout=dropout if layers > 1 else 0.0)
         self.drop = nn.Dropout(dropout)
@@ -214,7 +219,7 @@ def bench(args):
 def main():
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("mode", choices=["train", "bench"])
-    p.add_argument("--cell", default="lstm", choices=["lstm", "rnn"])
+    p.add_argument("--cell", default="lstm", choices=sorted(TORCH_MODULES))
     p.add_argument("--hidden", type=int, default=100)
     p.add_argument("--layers", type=int, default=1)
     p.add_argument("--dropout", type=float, default=0.1)
