@@ -178,8 +178,7 @@ TrainOptions RunState::resumed_options(const Checkpoint& last, const std::string
     throw Error(dir + ": the checkpoint lacks what resuming needs (" + e.what() +
                 "); was it written by an older abc_cuda_train?");
   }
-  o.device = flags.device;
-  o.backend = flags.backend;
+  o.compute = flags.compute;
   o.out_dir = dir;
   o.stop_after_steps = flags.stop_after_steps;
   o.max_minutes = flags.max_minutes;

@@ -14,7 +14,6 @@
 #include "abc/backend.hpp"
 #include "abc/checkpoint.hpp"
 #include "abc/corpus.hpp"
-#include "abc/device_probe.hpp"
 #include "abc/error.hpp"
 #include "abc/io.hpp"
 #include "abc/paths.hpp"
@@ -513,54 +512,20 @@ std::vector<float> fine_tune_params(const Checkpoint& base, const Vocab& vocab, 
   return block;
 }
 
-namespace {
-constexpr char kCpuFallback[] = ": running on the CPU";  // ends resolve_device's notice
-}  // namespace
-
-std::string resolve_device(const std::string& requested, std::string* notice) {
-  if (requested == "cpu") return "cpu";
-  if (requested != "auto" && requested != "cuda") {
-    throw Error("--device must be auto, cpu or cuda (got '" + requested + "')", kExitUsage);
-  }
-  // Usable only in a build with the CUDA backend (device_probe.cpp).
-  const DeviceProbe probe = probe_cuda_device();
-  if (probe.usable) return "cuda";
-  if (requested == "cuda") throw Error("--device cuda: " + probe.reason + "; use --device cpu or auto");
-  if (notice) *notice = probe.reason + kCpuFallback;
-  return "cpu";
-}
-
-std::string backend_for(const std::string& device, const std::string& backend, const std::string& notice) {
-  if (backend == "ours") return device;
-  if (backend != "cudnn") throw Error("--backend must be ours or cudnn (got '" + backend + "')", kExitUsage);
-  if (device != "cuda") {
-    std::string why = notice.empty() ? std::string("--device cpu was asked for") : notice;
-    if (why.size() > sizeof kCpuFallback - 1 && why.compare(why.size() - (sizeof kCpuFallback - 1), std::string::npos,
-                                                            kCpuFallback) == 0) {
-      why.resize(why.size() - (sizeof kCpuFallback - 1));
-    }
-    // Contradictory flags are a usage error; a machine without a GPU is not.
-    throw Error("--backend cudnn runs on a GPU, but " + why + ": drop --backend cudnn",
-                notice.empty() ? kExitUsage : kExitRuntime);
-  }
-  return "cudnn";
-}
-
 TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
   const RunStart start = resolve_start(requested);
   const TrainOptions& options = start.options;
-  std::string notice;
-  const std::string device = backend_for(resolve_device(options.device, &notice), options.backend, notice);
-  if (!notice.empty()) log << "note: " << notice << "\n";
+  const ResolvedDevice device = resolve_device(options.compute);
+  if (!device.notice.empty()) log << "note: " << device.notice << "\n";
   TrainingData data = load_training_data(start, log);
-  data.settings.device = device;
+  data.settings.device = device.backend;
   TrainBatcher batcher(split_token_tunes(data.train), data.settings.batch, data.settings.seq, options.seed);
   SequentialBatcher val(std::move(data.val), data.settings.batch, data.settings.seq);
 
   // The run folder, checked before any training time is spent.
   RunState run(run_folder(options, data.config), start.kind == Start::kResume, log, live);
   const std::unique_ptr<Backend> model =
-      make_backend(device, data.config, options.adam, data.settings.batch, data.settings.seq);
+      make_backend(device.backend, data.config, options.adam, data.settings.batch, data.settings.seq);
   run.begin(options, data.settings, data.config, data.vocab, start.schedule, model->num_params());
   const RunPosition at = first_weights(start, data, run, *model, log);
   if (start.kind != Start::kResume) {
