@@ -109,6 +109,19 @@ expect_error 2 "--rhythm" "$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" 
 expect_error 2 "--backend cudnn runs on a GPU" "$bin/abc_cuda_train" --hidden 8 --device cpu --backend cudnn \
   --data "$data/tunes.abc" --out "$work/runs/cudnn"
 [[ ! -e $work/runs/cudnn ]] || fail "a refused --backend cudnn run left a folder behind"
+# --device and --backend: the same options, help and checks in every program that computes.
+device_help() { "$@" --help | grep -A1 -E '^ *--(device|backend) '; }
+train_help=$(device_help "$bin/abc_cuda_train")
+for program in abc_cuda_sample "abc_cuda_eval loss" abc_cuda_bench; do
+  # shellcheck disable=SC2086  # "abc_cuda_eval loss" is a program and its subcommand
+  [[ $(device_help "$bin/"$program) == "$train_help" ]] || fail "$program's --device/--backend help differs from train's"
+done
+expect_error 2 "use --device cuda --backend cudnn" "$bin/abc_cuda_bench" --device cudnn
+expect_error 2 "--backend cudnn runs on a GPU, but --device cpu" "$bin/abc_cuda_bench" --device cpu --backend cudnn
+expect_error 2 "--backend cudnn runs on a GPU, but --device cpu" "$bin/abc_cuda_sample" --checkpoint "$work/runs/run1" \
+  --device cpu --backend cudnn
+expect_error 2 "--backend cudnn runs on a GPU, but --device cpu" "$bin/abc_cuda_eval" loss --checkpoint "$work/runs/run1" \
+  --text "$data/tagged_crlf.txt" --device cpu --backend cudnn
 expect_error 1 "binary data" "$bin/abc_cuda_corpus" "$data/binary.abc" --out "$work/c"
 expect_error 1 "empty file" "$bin/abc_cuda_corpus" "$data/empty.abc" --out "$work/c"
 expect_error 1 "no such file" "$bin/abc_cuda_corpus" "$work/missing.abc" --out "$work/c"

@@ -28,7 +28,7 @@ abc::TrainOptions base_run(const std::string& out, std::vector<std::string> data
   o.seq = 10;
   o.batch = 2;
   o.epochs = 1;
-  o.device = "cpu";
+  o.compute.device = "cpu";
   for (auto& d : data) d = abc_test::data_path(d);
   o.data = data;
   o.out_dir = out;
@@ -46,7 +46,7 @@ abc::TrainOptions fine_tune(const std::string& from, const std::string& out, con
   o.epochs = 3;
   o.adam.lr = 1e-3;
   o.seed = 7;
-  o.device = "cpu";
+  o.compute.device = "cpu";
   o.data = {abc_test::data_path(data)};
   o.out_dir = out;
   return o;
@@ -182,7 +182,7 @@ TEST(FineTune, AFineTunedRunResumesExactly) {
   abc::train(o, log, false);
   abc::TrainOptions resume;
   resume.resume_dir = dir.file("pieces");
-  resume.device = "cpu";
+  resume.compute.device = "cpu";
   EXPECT_EQ(abc::train(resume, log, false).epochs_run, 3) << log.str();
   const abc::Checkpoint a = abc::load_checkpoint(dir.file("straight/last.ckpt"));
   const abc::Checkpoint b = abc::load_checkpoint(dir.file("pieces/last.ckpt"));

@@ -23,7 +23,7 @@ abc::TrainOptions small_run(const std::string& out) {
   o.seq = 10;
   o.batch = 2;
   o.epochs = 2;
-  o.device = "cpu";
+  o.compute.device = "cpu";
   o.data = {abc_test::data_path("tunes.abc"), abc_test::data_path("tagged_crlf.txt")};
   o.out_dir = out;
   return o;
@@ -32,7 +32,7 @@ abc::TrainOptions small_run(const std::string& out) {
 abc::TrainOptions resume(const std::string& dir, int stop_after) {
   abc::TrainOptions o;
   o.resume_dir = dir;
-  o.device = "cpu";
+  o.compute.device = "cpu";
   o.stop_after_steps = stop_after;
   return o;
 }

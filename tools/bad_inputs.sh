@@ -56,6 +56,7 @@ cases=(
   "abc_cuda_train --hidden 8 --device cuda --data $data/tunes.abc|--device cuda without a usable GPU"
   "abc_cuda_train --hidden 8 --backend cudnn --data $data/tunes.abc|--backend cudnn without a usable GPU"
   "abc_cuda_train --hidden 8 --device cpu --backend cudnn --data $data/tunes.abc|--backend cudnn on the CPU"
+  "abc_cuda_bench --device cudnn|--device cudnn (cuDNN is a --backend)"
   "abc_cuda_sample --checkpoint missing.ckpt|a missing checkpoint"
   "abc_cuda_sample --checkpoint $data/tunes.abc|a file that is not a checkpoint"
   "abc_cuda_sample --checkpoint cut.ckpt|a truncated checkpoint"

@@ -120,7 +120,7 @@ for cell in "${cells[@]}"; do
       name="$cell H=$hidden B=$batch"
       echo "bench_gpu.sh: $name" >&2
       ours=$(measure "ours $name" "$bin/abc_cuda_bench" --device cuda --corpus "$corpus" "${shape[@]}" "${ours_sample[@]}")
-      cudnn=$(measure "cuDNN backend $name" "$bin/abc_cuda_bench" --device cudnn --corpus "$corpus" "${shape[@]}" --sample-chars 0)
+      cudnn=$(measure "cuDNN backend $name" "$bin/abc_cuda_bench" --device cuda --backend cudnn --corpus "$corpus" "${shape[@]}" --sample-chars 0)
       theirs=
       if [[ $torch_ok == 1 ]]; then
         theirs=$(measure "PyTorch $name" "$torch_python" tools/torch_reference.py bench --device cuda --train "$corpus" \
@@ -146,7 +146,7 @@ mode=""
 [[ $quick == 2 ]] && mode=" Check run (--check: LSTM H=100 B=64 only, $steps steps, $sample_chars sampling steps)."
 header="GPU: $gpu; $torch_info. T=$seq. Medians of $repeats runs, $(date -u +%Y-%m-%d).$mode"
 how="How: \`tools/bench_gpu.sh --write\` runs \`abc_cuda_bench --device cuda\` (our kernels),
-\`abc_cuda_bench --device cudnn\` (our backend with cuDNN running the recurrent layers) and
+\`abc_cuda_bench --device cuda --backend cudnn\` (our backend with cuDNN running the recurrent layers) and
 \`tools/torch_reference.py bench --device cuda\` (the same model in PyTorch, \`nn.LSTM\`/\`nn.RNN\`
 on cuDNN) one after the other on the same GPU and the same default-corpus text. Training
 chars/s: forward + backward + clipping + Adam over B×T characters per step, timed until

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "abc/checkpoint.hpp"
+#include "abc/device_options.hpp"
 #include "abc/model.hpp"
 #include "abc/optimizer.hpp"
 #include "abc/schedule.hpp"
@@ -36,8 +37,7 @@ struct TrainOptions {
   std::uint64_t seed = 1;        // init, split, shuffles, dropout
   std::vector<std::string> data; // files/folders; empty = the default corpus
   std::vector<std::string> val;  // validation files/folders; empty = split from data
-  std::string device = "auto";   // auto | cpu | cuda
-  std::string backend = "ours";  // ours | cudnn (GPU only: cuDNN runs the recurrent layers)
+  DeviceOptions compute;         // --device auto|cpu|cuda, --backend ours|cudnn
   std::string out_dir;           // empty = <runs>/<date-time>-<cell>-h<H>
   double max_minutes = 0;        // stop after this much training time (0 = no limit)
   std::string resume_dir;        // continue this run from its last.ckpt (settings come from it)
@@ -82,14 +82,6 @@ Vocab extend_vocab(const Vocab& base, const std::string& tagged_text, std::strin
 // new model of this shape would start.
 std::vector<float> fine_tune_params(const Checkpoint& base, const Vocab& vocab, const ModelConfig& config,
                                     std::uint64_t seed);
-
-// Which device runs: "cpu" or "cuda"; throws abc::Error for --device cuda without a
-// usable GPU. `notice` receives the one-line reason when auto falls back to the CPU.
-std::string resolve_device(const std::string& requested, std::string* notice);
-
-// The make_backend name for a resolved device and --backend (ours | cudnn): "cudnn"
-// only on "cuda"; throws abc::Error saying why otherwise.
-std::string backend_for(const std::string& device, const std::string& backend, const std::string& notice);
 
 class Backend;
 class SequentialBatcher;

@@ -1,5 +1,6 @@
 // abc_cuda_bench: training and sampling throughput of one backend on the default corpus,
-// for tools/bench_cpu.sh (--device cpu) and tools/bench_gpu.sh (--device cuda|cudnn).
+// for tools/bench_cpu.sh (--device cpu) and tools/bench_gpu.sh (--device cuda, with
+// --backend ours or cudnn).
 // Reports the median of --repeats timed runs after --warmup untimed steps. Not a test:
 // timings only.
 //
@@ -25,6 +26,7 @@
 #include "abc/backend.hpp"
 #include "abc/batcher.hpp"
 #include "abc/cli.hpp"
+#include "abc/device_options.hpp"
 #include "abc/io.hpp"
 #include "abc/model.hpp"
 #include "abc/paths.hpp"
@@ -57,14 +59,15 @@ double median_rate(double work, const std::vector<double>& seconds) {
   return median(rates);
 }
 
-// make_backend, with the device named in its error (a "cudnn" that this build lacks,
-// a GPU that is not usable): tools/bench_gpu.sh shows that line as the row's reason.
-std::unique_ptr<abc::Backend> open_backend(const std::string& device, const abc::ModelConfig& config, int max_batch,
-                                           int max_seq) {
+// make_backend, with the flags named in its error (a cuDNN that this build lacks, a GPU
+// that is not usable): tools/bench_gpu.sh shows that line as the row's reason.
+std::unique_ptr<abc::Backend> open_backend(const abc::ResolvedDevice& device, const abc::ModelConfig& config,
+                                           int max_batch, int max_seq) {
   try {
-    return abc::make_backend(device, config, abc::AdamConfig{}, max_batch, max_seq);
+    return abc::make_backend(device.backend, config, abc::AdamConfig{}, max_batch, max_seq);
   } catch (const abc::Error& e) {
-    throw abc::Error("--device " + device + ": " + e.what(), e.exit_code());
+    const std::string flags = "--device " + device.device + (device.backend == "cudnn" ? " --backend cudnn" : "");
+    throw abc::Error(flags + ": " + e.what(), e.exit_code());
   }
 }
 
@@ -73,10 +76,11 @@ std::unique_ptr<abc::Backend> open_backend(const std::string& device, const abc:
 int main(int argc, char** argv) {
   CLI::App app{"Measure training and sampling throughput (characters per second) of a backend."};
   app.name("abc_cuda_bench");
-  std::string cell = "lstm", device = "cpu";
+  std::string cell = "lstm";
+  abc::DeviceOptions compute;
   int hidden = 100, batch = 64, seq = 100, steps = 20, warmup = 3, repeats = 5, sample_chars = 20000, streams = 1;
   std::string corpus = abc::default_corpus_dir() + "/train.txt";
-  app.add_option("--device", device, "Backend to measure")->check(CLI::IsMember({"cpu", "cuda", "cudnn"}))->capture_default_str();
+  abc::add_device_options(app, compute);
   app.add_option("--cell", cell)->check(CLI::IsMember(abc::cell_names()))->capture_default_str();
   app.add_option("--hidden", hidden)->check(CLI::Range(1, 8192))->capture_default_str();
   app.add_option("--batch", batch)->check(CLI::Range(1, 65536))->capture_default_str();
@@ -95,7 +99,9 @@ int main(int argc, char** argv) {
     config.vocab = vocab.size();
     config.hidden = hidden;
     config.dropout = 0.1f;
-    const bool gpu = device != "cpu";
+    const abc::ResolvedDevice device = abc::resolve_device(compute);
+    if (!device.notice.empty()) std::cerr << "abc_cuda_bench: note: " << device.notice << "\n";
+    const bool gpu = device.gpu();
     const auto model = open_backend(device, config, batch, seq);
     std::vector<float> params(model->num_params());
     abc::init_param_block(model->layout(), 1, params.data());
@@ -165,7 +171,11 @@ int main(int argc, char** argv) {
     std::printf("cell=%s hidden=%d batch=%d seq=%d", cell.c_str(), hidden, batch, seq);
     if (steps > 0) std::printf(" train_chars_per_s=%.0f", train_rate);
     if (sample_chars > 0) std::printf(" sample_chars_per_s=%.0f", sample_rate);
-    if (gpu || streams != 1) std::printf(" device=%s streams=%d", device.c_str(), streams);
+    if (gpu || streams != 1) {
+      std::printf(" device=%s", device.device.c_str());
+      if (gpu) std::printf(" backend=%s", compute.backend.c_str());
+      std::printf(" streams=%d", streams);
+    }
     if (gpu && steps > 0) std::printf(" fwd_us_per_step=%.2f bwd_us_per_step=%.2f", fwd_us, bwd_us);
     std::printf("\n");
     return abc::kExitOk;

@@ -9,6 +9,7 @@
 #include "abc/batcher.hpp"
 #include "abc/checkpoint.hpp"
 #include "abc/cli.hpp"
+#include "abc/device_options.hpp"
 #include "abc/eval.hpp"
 #include "abc/io.hpp"
 #include "abc/paths.hpp"
@@ -22,13 +23,13 @@ int main(int argc, char** argv) {
   CLI::App* loss = app.add_subcommand("loss", "Loss of a checkpoint over a whole text, state carried (the trainer's validation loss)");
   std::string checkpoint = abc::default_runs_dir() + "/latest";
   std::string text_path = abc::default_corpus_dir() + "/val.txt";
-  std::string device = "auto";
+  abc::DeviceOptions compute;
   int batch = 16, seq = 100;
   loss->add_option("--checkpoint", checkpoint, "Checkpoint file or run folder")->capture_default_str();
   loss->add_option("--text", text_path, "Text in the <start>/<end> format")->capture_default_str();
   loss->add_option("--batch", batch, "Streams the text is cut into")->check(CLI::Range(1, 65536))->capture_default_str();
   loss->add_option("--seq", seq, "Chunk length")->check(CLI::Range(1, 100000))->capture_default_str();
-  loss->add_option("--device", device)->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+  abc::add_device_options(*loss, compute);
 
   CLI::App* stats = app.add_subcommand("stats", "Statistics of a file of tunes, beside a real file of tunes");
   std::string tunes_path, real_path, train_path, json_path;
@@ -48,8 +49,9 @@ int main(int argc, char** argv) {
       std::size_t unknown = 0;
       const auto tokens = ckpt.vocab.encode(abc::read_file(text_path), &unknown);
       abc::SequentialBatcher text(tokens, batch, seq);
-      const std::string resolved = abc::resolve_device(device, nullptr);
-      const auto model = abc::make_backend(resolved, ckpt.model, abc::AdamConfig{}, text.streams(), seq);
+      const abc::ResolvedDevice device = abc::resolve_device(compute);
+      if (!device.notice.empty()) std::cerr << "abc_cuda_eval: note: " << device.notice << "\n";
+      const auto model = abc::make_backend(device.backend, ckpt.model, abc::AdamConfig{}, text.streams(), seq);
       model->upload_params(ckpt.params.data());
       abc::Chunk chunk;
       const double nats = abc::text_loss(*model, text, chunk);

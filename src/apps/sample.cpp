@@ -7,11 +7,11 @@
 #include "abc/checkpoint.hpp"
 #include "abc/cpu_model.hpp"
 #include "abc/cli.hpp"
+#include "abc/device_options.hpp"
 #include "abc/backend.hpp"
 #include "abc/io.hpp"
 #include "abc/paths.hpp"
 #include "abc/sampler.hpp"
-#include "abc/trainer.hpp"
 
 int main(int argc, char** argv) {
   CLI::App app{
@@ -61,9 +61,8 @@ int main(int argc, char** argv) {
                  "Tunes drawn in parallel, one model stream each (default: all of --n, at most 64 on the CPU and "
                  "1024 on a GPU); the tunes do not depend on it")
       ->check(CLI::Range(1, 1024));
-  std::string device = "auto";
-  app.add_option("--device", device, "auto (GPU when usable, else CPU), cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
+  abc::DeviceOptions compute;
+  abc::add_device_options(app, compute);
   return abc::run_cli(app, argc, argv, [&] {
     o.grammar = !no_grammar;
     if (!prime_file.empty()) {
@@ -74,13 +73,12 @@ int main(int argc, char** argv) {
     }
     if (std::filesystem::is_directory(checkpoint)) checkpoint += "/best.ckpt";
     const abc::Checkpoint ckpt = abc::load_checkpoint(checkpoint);
-    std::string notice;
-    const std::string resolved = abc::resolve_device(device, &notice);
-    if (!notice.empty() && device == "auto") std::cerr << "abc_cuda_sample: note: " << notice << "\n";
+    const abc::ResolvedDevice device = abc::resolve_device(compute);
+    if (!device.notice.empty()) std::cerr << "abc_cuda_sample: note: " << device.notice << "\n";
     // All tunes of a group are drawn in parallel, one stream each.
-    const int streams = max_streams > 0 ? std::min(o.n, max_streams) : std::min(o.n, resolved == "cuda" ? 1024 : 64);
-    if (resolved == "cpu") abc::set_cpu_gemm_threads(1);
-    const auto backend = abc::make_backend(resolved, ckpt.model, abc::AdamConfig{}, streams, 1);
+    const int streams = max_streams > 0 ? std::min(o.n, max_streams) : std::min(o.n, device.gpu() ? 1024 : 64);
+    if (!device.gpu()) abc::set_cpu_gemm_threads(1);
+    const auto backend = abc::make_backend(device.backend, ckpt.model, abc::AdamConfig{}, streams, 1);
     backend->upload_params(ckpt.params.data());
     std::ofstream file;
     if (!out_path.empty()) {

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "abc/cli.hpp"
+#include "abc/device_options.hpp"
 #include "abc/trainer.hpp"
 
 int main(int argc, char** argv) {
@@ -54,12 +55,7 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingPath);
   app.add_option("--val", o.val, "Validation tunes (default: 10% of --data, or the default corpus's val.txt)")
       ->check(CLI::ExistingPath);
-  app.add_option("--device", o.device, "auto (GPU when usable, else CPU), cpu or cuda")
-      ->check(CLI::IsMember({"auto", "cpu", "cuda"}))->capture_default_str();
-  app.add_option("--backend", o.backend,
-                 "Who runs the recurrent layers on the GPU: ours (the product's kernels) or cudnn (NVIDIA's "
-                 "library: a reference for comparing loss curves and speed)")
-      ->check(CLI::IsMember({"ours", "cudnn"}))->capture_default_str()->group("Developer");
+  abc::add_device_options(app, o.compute);
   app.add_option("--out", o.out_dir, "Run folder (default: runs/<date-time>-<cell>-h<H>)");
   app.add_option("--max-minutes", o.max_minutes, "Stop after the epoch that passes this much training time")
       ->check(CLI::Range(0.0, 1e6));
