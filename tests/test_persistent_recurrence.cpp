@@ -1,12 +1,13 @@
 // The persistent recurrent kernels against the step loop (cuda/recurrence.hpp): the same
 // random inputs (input term z, w_rec, h0, c0, dy, dc) through recurrence_forward and
 // recurrence_backward once with RecurrencePath::kStepLoop and once with kPersistent, for
-// LSTM and tanh RNN over H in {1, 7, 32, 64, 100, 128} (the shapes that fit the device's
+// every cell (LSTM, tanh RNN, GRU) over H in {1, 7, 32, 64, 100, 128} (the shapes that fit the device's
 // shared memory: LSTM H=128 does not on an H100), B in {1, 3, 64, 256}, T in {1, 7, 100};
 // then every rows-per-block variant (1, 2, 4) through the launchers directly, with batch
 // sizes that leave the last block part empty; dh0 null; and which path a shape takes.
-// Compared: z after the forward (activated gates or RNN pre-activations), h and c at
-// every step, dz, dy after the backward (it gains the recurrent terms), d c_0 and dh0.
+// Compared: z after the forward (what the cell's backward needs), u (GRU's recurrent
+// terms), h and c at every step, dz, du, dy after the backward (it gains the recurrent
+// terms), d c_0 and dh0.
 // Outputs of the step loop are pre-filled with NaN so that an element the persistent
 // kernels fail to write shows up.
 //
@@ -64,16 +65,17 @@ std::string shape_name(const RecurrenceShape& s) {
 }
 
 struct Inputs {
-  std::vector<float> w, z, h0, c0, dy, dc;
+  std::vector<float> w, rec_bias, z, h0, c0, dy, dc;
 };
 
 Inputs random_inputs(const RecurrenceShape& s) {
   const int GH = abc::gate_count(s.cell) * s.H;
   const std::size_t BH = sz(s.B) * sz(s.H);
-  const unsigned seed = static_cast<unsigned>(s.H * 10007 + s.B * 101 + s.T + (s.cell == CellKind::kLstm ? 0 : 7));
+  const unsigned seed = static_cast<unsigned>(s.H * 10007 + s.B * 101 + s.T + 7 * static_cast<int>(s.cell));
   const float bound = 1.0f / std::sqrt(static_cast<float>(s.H));  // the model's init range
   Inputs in;
   in.w = random_floats(sz(s.H) * sz(GH), -bound, bound, seed);
+  in.rec_bias = random_floats(sz(GH), -bound, bound, seed + 6);
   in.z = random_floats(sz(s.T) * sz(s.B) * sz(GH), -1, 1, seed + 1);
   in.h0 = random_floats(BH, -0.5f, 0.5f, seed + 2);
   in.c0 = random_floats(BH, -0.5f, 0.5f, seed + 3);
@@ -83,22 +85,35 @@ Inputs random_inputs(const RecurrenceShape& s) {
 }
 
 struct Outputs {
-  std::vector<float> z, h, c, dz, dy, dc, dh0;
+  std::vector<float> z, u, h, c, dz, du, dy, dc, dh0;
 };
 
 // The device buffers of one run: inputs uploaded, outputs pre-filled with NaN (dh0 with
 // kUntouched).
 struct Buffers {
-  DeviceArray<float> w, z, h, c, dy, dc, dz, dh0;
+  DeviceArray<float> w, rec_bias, z, u, h, c, dy, dc, dz, du, dh0;
+  bool lstm, split;
   Buffers(const RecurrenceShape& s, const Inputs& in)
       : w(in.w),
+        rec_bias(in.rec_bias),
         z(in.z),
+        u(std::vector<float>(in.z.size(), std::numeric_limits<float>::quiet_NaN())),
         h(with_initial(in.h0, s.T)),
         c(with_initial(in.c0, s.T)),
         dy(in.dy),
         dc(in.dc),
         dz(std::vector<float>(in.z.size(), std::numeric_limits<float>::quiet_NaN())),
-        dh0(std::vector<float>(in.h0.size(), kUntouched)) {}
+        du(std::vector<float>(in.z.size(), std::numeric_limits<float>::quiet_NaN())),
+        dh0(std::vector<float>(in.h0.size(), kUntouched)),
+        lstm(abc::cell_info(s.cell).cell_state),
+        split(abc::cell_info(s.cell).split_recurrent) {}
+
+  // What the cell uses, else null.
+  float* c_or_null() const { return lstm ? c.get() : nullptr; }
+  float* dc_or_null() const { return lstm ? dc.get() : nullptr; }
+  const float* rec_bias_or_null() const { return split ? rec_bias.get() : nullptr; }
+  float* u_or_null() const { return split ? u.get() : nullptr; }
+  float* du_or_null() const { return split ? du.get() : nullptr; }
 
   static std::vector<float> with_initial(const std::vector<float>& state0, int T) {
     std::vector<float> v(state0.size() * sz(T + 1), std::numeric_limits<float>::quiet_NaN());
@@ -106,9 +121,13 @@ struct Buffers {
     return v;
   }
 
-  Outputs download(bool lstm) const {
+  Outputs download() const {
     Outputs o;
     o.z = z.download();
+    if (split) {
+      o.u = u.download();
+      o.du = du.download();
+    }
     o.h = h.download();
     o.dz = dz.download();
     o.dy = dy.download();
@@ -125,32 +144,35 @@ struct Buffers {
 Outputs run(RecurrencePath path, const RecurrenceShape& s, const Inputs& in, const abc::cuda::CublasHandle& cublas,
             bool with_dh0 = true) {
   const PathGuard guard(path);
-  const bool lstm = s.cell == CellKind::kLstm;
   abc::cuda::prepare_recurrence(s.cell, s.H);  // as the CUDA backend does at construction
   Buffers b(s, in);
-  abc::cuda::recurrence_forward(cublas.get(), s, b.w.get(), nullptr, b.z.get(), nullptr, b.h.get(),
-                                lstm ? b.c.get() : nullptr, nullptr);
-  abc::cuda::recurrence_backward(cublas.get(), s, b.w.get(), b.z.get(), nullptr, b.h.get(), lstm ? b.c.get() : nullptr,
-                                 b.dy.get(), lstm ? b.dc.get() : nullptr, b.dz.get(), nullptr,
+  abc::cuda::recurrence_forward(cublas.get(), s, b.w.get(), b.rec_bias_or_null(), b.z.get(), b.u_or_null(), b.h.get(),
+                                b.c_or_null(), nullptr);
+  abc::cuda::recurrence_backward(cublas.get(), s, b.w.get(), b.z.get(), b.u_or_null(), b.h.get(), b.c_or_null(),
+                                 b.dy.get(), b.dc_or_null(), b.dz.get(), b.du_or_null(),
                                  with_dh0 ? b.dh0.get() : nullptr, nullptr);
-  return b.download(lstm);
+  return b.download();
 }
 
 // The same through the persistent launchers with a given plan (rows forced by the test).
 Outputs run_launchers(const abc::cuda::PersistentPlan& plan, const RecurrenceShape& s, const Inputs& in) {
-  const bool lstm = s.cell == CellKind::kLstm;
   abc::cuda::prepare_recurrence(s.cell, s.H);
   Buffers b(s, in);
-  abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, b.w.get(), b.z.get(), b.h.get(),
-                                           lstm ? b.c.get() : nullptr, nullptr);
-  abc::cuda::persistent_recurrence_backward(s.cell, s.T, s.B, s.H, plan, b.w.get(), b.z.get(), b.h.get(),
-                                            lstm ? b.c.get() : nullptr, b.dy.get(), lstm ? b.dc.get() : nullptr,
-                                            b.dz.get(), b.dh0.get(), nullptr);
-  return b.download(lstm);
+  abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, b.w.get(), b.rec_bias_or_null(), b.z.get(),
+                                           b.u_or_null(), b.h.get(), b.c_or_null(), nullptr);
+  abc::cuda::persistent_recurrence_backward(s.cell, s.T, s.B, s.H, plan, b.w.get(), b.z.get(), b.u_or_null(),
+                                            b.h.get(), b.c_or_null(), b.dy.get(), b.dc_or_null(), b.dz.get(),
+                                            b.du_or_null(), b.dh0.get(), nullptr);
+  return b.download();
 }
 
-void compare(WorstTable& worst, const Outputs& ours, const Outputs& loop, bool lstm, const std::string& name) {
+void compare(WorstTable& worst, const Outputs& ours, const Outputs& loop, CellKind cell, const std::string& name) {
+  const bool lstm = abc::cell_info(cell).cell_state;
   worst.check("z out", ours.z, loop.z, kOutputTol, name);
+  if (abc::cell_info(cell).split_recurrent) {
+    worst.check("u out", ours.u, loop.u, kOutputTol, name);
+    worst.check("du", ours.du, loop.du, kGradTol, name);
+  }
   worst.check("h, every step", ours.h, loop.h, kOutputTol, name);
   worst.check("dz", ours.dz, loop.dz, kGradTol, name);
   worst.check("dy after", ours.dy, loop.dy, kGradTol, name);
@@ -187,7 +209,7 @@ TEST_P(PersistentRecurrence, MatchesTheStepLoopOverTheShapeGrid) {
         const Inputs in = random_inputs(s);
         const Outputs loop = run(RecurrencePath::kStepLoop, s, in, cublas);
         const Outputs ours = run(RecurrencePath::kPersistent, s, in, cublas);
-        compare(worst, ours, loop, cell == CellKind::kLstm, name);
+        compare(worst, ours, loop, cell, name);
         ++shapes;
       }
     }
@@ -218,7 +240,7 @@ TEST_P(PersistentRecurrence, EveryRowsPerBlock) {
         ASSERT_EQ(plan.rows, rows);
         const Inputs in = random_inputs(s);
         const Outputs loop = run(RecurrencePath::kStepLoop, s, in, cublas);
-        compare(worst, run_launchers(plan, s, in), loop, cell == CellKind::kLstm, name);
+        compare(worst, run_launchers(plan, s, in), loop, cell, name);
       }
     }
   }
@@ -240,11 +262,12 @@ TEST_P(PersistentRecurrence, NullDh0LeavesItAndChangesNothingElse) {
     EXPECT_EQ(without.dz, with.dz);
     EXPECT_EQ(without.dy, with.dy);
     EXPECT_EQ(without.dc, with.dc);
+    EXPECT_EQ(without.du, with.du);
     EXPECT_EQ(without.h, with.h);
   }
 }
 
-INSTANTIATE_TEST_SUITE_P(Cells, PersistentRecurrence, ::testing::Values(CellKind::kLstm, CellKind::kRnn),
+INSTANTIATE_TEST_SUITE_P(Cells, PersistentRecurrence, ::testing::ValuesIn(abc::all_cell_kinds()),
                          [](const ::testing::TestParamInfo<CellKind>& info) {
                            return std::string(abc::cell_kind_name(info.param));
                          });
@@ -320,15 +343,15 @@ TEST(PersistentRecurrencePath, LaunchesNeedThePrepareCall) {
   const Inputs in = random_inputs(s);
   Buffers b(s, in);
   try {
-    abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, b.w.get(), b.z.get(), b.h.get(), b.c.get(),
-                                             nullptr);
+    abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, b.w.get(), nullptr, b.z.get(), nullptr,
+                                             b.h.get(), b.c.get(), nullptr);
     FAIL() << "an unprepared launch went ahead";
   } catch (const abc::Error& e) {
     EXPECT_NE(std::string(e.what()).find("persistent_recurrence_prepare"), std::string::npos) << e.what();
   }
   abc::cuda::prepare_recurrence(s.cell, s.H);
-  EXPECT_NO_THROW(abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, b.w.get(), b.z.get(),
-                                                           b.h.get(), b.c.get(), nullptr));
+  EXPECT_NO_THROW(abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, b.w.get(), nullptr, b.z.get(),
+                                                           nullptr, b.h.get(), b.c.get(), nullptr));
   ABC_CUDA_CHECK(cudaDeviceSynchronize());
 }
 

@@ -37,7 +37,6 @@ PersistentPlan plan_persistent(CellKind cell, int H, int B, const PersistentDevi
   };
   plan.needed = needed(1);
   if (H > kPersistentMaxThreads) return plan;
-  if (cell_info(cell).split_recurrent) return plan;  // the kernels do not keep u apart yet
   plan.threads = (H + 31) / 32 * 32;
   auto set_rows = [&](int r) {
     plan.rows = r;

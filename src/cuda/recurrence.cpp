@@ -94,7 +94,7 @@ void recurrence_forward(cublasHandle_t cublas, const RecurrenceShape& s, const f
                         float* z, float* u, float* h, float* c, cudaStream_t stream) {
   const PersistentPlan plan = choose_path(s);
   if (plan.fits) {
-    persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, w_rec, z, h, c, stream);
+    persistent_recurrence_forward(s.cell, s.T, s.B, s.H, plan, w_rec, rec_bias, z, u, h, c, stream);
     return;
   }
   const CellInfo cell = cell_info(s.cell);
@@ -117,7 +117,7 @@ void recurrence_backward(cublasHandle_t cublas, const RecurrenceShape& s, const 
                          float* dh0, cudaStream_t stream) {
   const PersistentPlan plan = choose_path(s);
   if (plan.fits) {
-    persistent_recurrence_backward(s.cell, s.T, s.B, s.H, plan, w_rec, z, h, c, dy, dc, dz, dh0, stream);
+    persistent_recurrence_backward(s.cell, s.T, s.B, s.H, plan, w_rec, z, u, h, c, dy, dc, dz, du, dh0, stream);
     return;
   }
   const CellInfo cell = cell_info(s.cell);

@@ -116,15 +116,18 @@ void persistent_recurrence_prepare(CellKind cell, int H, std::size_t smem_optin)
 // `plan` from plan_persistent(cell, H, B, ...) must fit (else abc::Error). Block k owns
 // batch rows [k * rows, k * rows + rows) for every step, with w_rec resident in shared
 // memory. T = 0 or B = 0: nothing.
-// Forward: w_rec [H, G*H]; z [T*B, G*H] in the input terms, out the activated gates (LSTM)
-// or the pre-activations (RNN); h, c [T+1, B, H] slot 0 in, slots 1..T out (c null: RNN).
+// Forward: w_rec [H, G*H]; z [T*B, G*H] in the input terms, out what the cell's backward
+// needs; rec_bias [G*H] in and u [T*B, G*H] out, the recurrent terms (split-recurrent
+// cells; else null); h, c [T+1, B, H] slot 0 in, slots 1..T out (c null without cell state).
 void persistent_recurrence_forward(CellKind cell, int T, int B, int H, const PersistentPlan& plan, const float* w_rec,
-                                   float* z, float* h, float* c, cudaStream_t stream);
-// Backward: z, h, c as the forward left them; dy [T, B, H] in, gains the recurrent terms;
-// dc [B, H] in d c_T, out d c_0 (LSTM; else null); dz [T*B, G*H] out; dh0 [B, H] out or null.
+                                   const float* rec_bias, float* z, float* u, float* h, float* c,
+                                   cudaStream_t stream);
+// Backward: z, u, h, c as the forward left them; dy [T, B, H] in, gains the recurrent terms;
+// dc [B, H] in d c_T, out d c_0 (cell state; else null); dz [T*B, G*H] out; du [T*B, G*H]
+// out (split cells; else null); dh0 [B, H] out or null.
 void persistent_recurrence_backward(CellKind cell, int T, int B, int H, const PersistentPlan& plan, const float* w_rec,
-                                    const float* z, const float* h, const float* c, float* dy, float* dc, float* dz,
-                                    float* dh0, cudaStream_t stream);
+                                    const float* z, const float* u, const float* h, const float* c, float* dy,
+                                    float* dc, float* dz, float* du, float* dh0, cudaStream_t stream);
 
 }  // namespace cuda
 }  // namespace abc
