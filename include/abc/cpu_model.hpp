@@ -1,11 +1,12 @@
 // The CPU reference model: the specification every CUDA kernel is checked against.
 //
-// Per chunk (time-major [T, B]), layer by layer: the input term for all T steps at
-// once (a row gather for layer 0, one GEMM over T*B rows above), then per step one
-// GEMM for the recurrent term of the whole batch plus the pointwise cell math of
-// cell_math.hpp; inverted dropout on every layer's output; the output layer as one
-// GEMM over T*B rows with a fused softmax cross-entropy. Backward mirrors it, weight
-// gradients as single GEMMs over T*B rows, bias gradients as column sums.
+// The model pass is model_pass.hpp's, written once for every backend; this class gives it
+// the CPU's operations: the input term for all T steps at once (a row gather for layer 0,
+// one GEMM over T*B rows above), then per step one GEMM for the recurrent term of the
+// whole batch plus the cell's per-unit step (cells.hpp); inverted dropout on every
+// layer's output; the output layer as one GEMM over T*B rows, then the softmax
+// cross-entropy. Backward mirrors it, weight gradients as single GEMMs over T*B rows,
+// bias gradients as column sums.
 //
 // Everything is allocated by the constructor; forward_backward, evaluate and
 // step_logits allocate nothing. float trains; double is for gradient checks.
@@ -19,6 +20,9 @@
 #include "abc/philox.hpp"
 
 namespace abc {
+
+template <class S>
+struct CpuPassOps;
 
 template <class Scalar>
 class CpuModel {
@@ -78,13 +82,10 @@ class CpuModel {
     std::vector<Scalar> dh0, dc0;  // [max_batch, H] d loss / d state at chunk start
   };
 
+  // The model pass (model_pass.hpp) runs on these buffers through it.
+  friend struct CpuPassOps<Scalar>;
+
   void check_chunk(const Chunk& chunk) const;
-  // Fills logits_ [T*B, V]; applies dropout when `dropout` is true.
-  void forward(const TokenId* inputs, int T, int B, bool dropout, U32x2 dropout_key);
-  // Needs logits_ holding d(mean loss)/d(logits) and the activations of forward().
-  void backward(const TokenId* inputs, int T, int B, bool dropout);
-  // [T*B, H]: what layer l hands up (dropped or not, as in the last forward).
-  const Scalar* layer_output(int l, int B, bool dropout) const;
 
   ParamLayout layout_;
   int max_batch_, max_seq_;

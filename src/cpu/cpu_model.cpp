@@ -7,6 +7,7 @@
 
 #include "abc/cell_math.hpp"
 #include "abc/error.hpp"
+#include "abc/model_pass.hpp"
 
 namespace abc {
 namespace {
@@ -52,6 +53,10 @@ void column_sums(const S* m, std::size_t rows, int n, S* sums) {
     for (int k = 0; k < n; ++k) sums[k] += row[k];
   }
 }
+
+}  // namespace
+
+namespace cpu {
 
 // The time loop of one layer, forward (cells.hpp's step_unit_forward per unit of every
 // step). z [T*B, G*H]: in, the input terms; out, what backward needs. u [T*B, G*H]
@@ -100,10 +105,15 @@ void recurrence_backward(const S* w_rec, const S* z, const S* u, const S* h, con
       }
     }
     // dh_prev (+)= du_t @ w_rec^T: at t = 0 it starts from zero unless the skip term is there.
+    if (dh_prev == nullptr) continue;  // no gradient wanted into the chunk's initial state
     const S beta = t > 0 || Cell::kHiddenSkip ? S(1) : S(0);
     gemm(false, true, B, H, GH, du + g0, GH, w_rec, GH, beta, dh_prev, H);
   }
 }
+
+}  // namespace cpu
+
+namespace {
 
 // Dropout on a layer's output h [T, B, H]: mask and dropped, same shape.
 template <class S>
@@ -222,120 +232,87 @@ void CpuModel<S>::check_chunk(const Chunk& chunk) const {
   check_token_ids(chunk.targets.data(), n, config().vocab, "target");
 }
 
+// The operations of the model pass (model_pass.hpp) on the CPU model's buffers.
 template <class S>
-const S* CpuModel<S>::layer_output(int l, int B, bool dropout) const {
-  const LayerBuffers& buf = layers_[sz(l)];
-  return dropout ? buf.dropped.data() : buf.h.data() + sz(B) * sz(config().hidden);
-}
+struct CpuPassOps {
+  using Scalar = S;
+  using Tokens = const TokenId*;
+  using Key = U32x2;
+  CpuModel<S>& m;
 
-template <class S>
-void CpuModel<S>::forward(const TokenId* inputs, int T, int B, bool dropout, U32x2 dropout_key) {
-  const ModelConfig& cfg = config();
-  const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab;
-  const std::size_t rows = sz(T) * sz(B), BH = sz(B) * sz(H);
-  const bool has_c = cell_info(cfg.cell).cell_state;
-  const S* x = nullptr;  // [T*B, H] input of layers > 0
-  for (int l = 0; l < cfg.layers; ++l) {
-    LayerBuffers& buf = layers_[sz(l)];
-    const LayerParams& lp = layout_.layer(l);
-    const S* w_in = params_.data() + lp.w_in.offset;
-    const S* w_rec = params_.data() + lp.w_rec.offset;
-    const S* bias = params_.data() + lp.bias.offset;
-    S* z = buf.gates.data();  // [T*B, GH]
-
-    // Input term of every step at once.
-    if (l == 0) {
-      for (std::size_t r = 0; r < rows; ++r) {  // row gather from the token table
-        const S* row = w_in + sz(inputs[r]) * sz(GH);
-        S* zr = z + r * sz(GH);
-        for (int k = 0; k < GH; ++k) zr[k] = row[k] + bias[k];
-      }
-    } else {
-      broadcast_rows(bias, rows, GH, z);
-      gemm(false, false, static_cast<int>(rows), GH, H, x, H, w_in, GH, S(1), z, GH);
-    }
-
-    // Recurrence. h, c: [T+1, B, H], slot t holds the state before step t.
-    S* h = buf.h.data();
-    S* c = has_c ? buf.c.data() : nullptr;
-    std::copy(buf.state_h.begin(), buf.state_h.begin() + static_cast<std::ptrdiff_t>(BH), h);
-    if (has_c) std::copy(buf.state_c.begin(), buf.state_c.begin() + static_cast<std::ptrdiff_t>(BH), c);
-    with_cell(cfg.cell, [&](auto cell) {
-      recurrence_forward<decltype(cell)>(w_rec, params_.data() + lp.rec_bias.offset, z, buf.rec.data(), h, c, T, B,
-                                         H);
-    });
-    std::copy(h + sz(T) * BH, h + sz(T + 1) * BH, buf.state_h.begin());
-    if (has_c) std::copy(c + sz(T) * BH, c + sz(T + 1) * BH, buf.state_c.begin());
-
-    if (dropout) {
-      apply_dropout(h + BH, buf.mask.data(), buf.dropped.data(), T, B, H, l, dropout_key, cfg.dropout);
-    }
-    x = layer_output(l, B, dropout);
+  LayerBuffers<S> layer(int l) const {
+    auto& buf = m.layers_[sz(l)];
+    auto data = [](std::vector<S>& v) { return v.empty() ? nullptr : v.data(); };
+    return LayerBuffers<S>{data(buf.gates),   data(buf.rec),  data(buf.h),    data(buf.c),   data(buf.state_h),
+                           data(buf.state_c), data(buf.mask), data(buf.dropped), data(buf.dh0), data(buf.dc0)};
   }
+  PassBuffers<S> scratch() const {
+    return PassBuffers<S>{m.logits_.data(), m.dy_.data(), m.dgates_.data(), m.drec_.empty() ? nullptr : m.drec_.data(),
+                          m.dc_.data()};
+  }
+  void copy(S* dst, const S* src, std::size_t n) const { std::copy(src, src + n, dst); }
+  void zero(S* dst, std::size_t n) const { std::fill(dst, dst + n, S(0)); }
 
-  // Output layer over all T*B rows: logits = x @ w_out + b_out.
-  broadcast_rows(params_.data() + layout_.b_out().offset, rows, V, logits_.data());
-  gemm(false, false, static_cast<int>(rows), V, H, x, H, params_.data() + layout_.w_out().offset, V,
-       S(1), logits_.data(), V);
-}
-
-template <class S>
-void CpuModel<S>::backward(const TokenId* inputs, int T, int B, bool dropout) {
-  const ModelConfig& cfg = config();
-  const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab;
-  const int rows = T * B;
-  const std::size_t BH = sz(B) * sz(H);
-  const bool has_c = cell_info(cfg.cell).cell_state, split = cell_info(cfg.cell).split_recurrent;
-  const S* p = params_.data();
-  S* g = grads_.data();
-  const S* dlogits = logits_.data();  // [T*B, V]
-  S* dy = dy_.data();                 // [T*B, H]
-  S* dz = dgates_.data();             // [T*B, GH]
-
-  // Output layer.
-  const S* x_top = layer_output(cfg.layers - 1, B, dropout);
-  gemm(true, false, H, V, rows, x_top, H, dlogits, V, S(0), g + layout_.w_out().offset, V);
-  column_sums(dlogits, sz(rows), V, g + layout_.b_out().offset);
-  gemm(false, true, rows, H, V, dlogits, V, p + layout_.w_out().offset, V, S(0), dy, H);
-
-  for (int l = cfg.layers - 1; l >= 0; --l) {
-    LayerBuffers& buf = layers_[sz(l)];
-    const LayerParams& lp = layout_.layer(l);
-    // dy -> dh: through the dropout mask.
-    if (dropout) {
-      const S* mask = buf.mask.data();
-      for (std::size_t k = 0; k < sz(rows) * sz(H); ++k) dy[k] *= mask[k];
-    }
-
-    // Backward through time; du is dz for cells that keep no separate recurrent term.
-    const S* h = buf.h.data();
-    S* du = split ? drec_.data() : dz;
-    std::fill(dc_.begin(), dc_.begin() + static_cast<std::ptrdiff_t>(BH), S(0));
-    with_cell(cfg.cell, [&](auto cell) {
-      recurrence_backward<decltype(cell)>(p + lp.w_rec.offset, buf.gates.data(), buf.rec.data(), h, buf.c.data(), dy,
-                                          dc_.data(), dz, du, buf.dh0.data(), T, B, H);
-    });
-    if (has_c) std::copy(dc_.begin(), dc_.begin() + static_cast<std::ptrdiff_t>(BH), buf.dc0.begin());
-
-    // Weight gradients over all T*B rows; h slots 0..T-1 are each step's h_prev.
-    gemm(true, false, H, GH, rows, h, H, du, GH, S(0), g + lp.w_rec.offset, GH);
-    column_sums(dz, sz(rows), GH, g + lp.bias.offset);
-    if (split) column_sums(du, sz(rows), GH, g + lp.rec_bias.offset);
-    S* g_in = g + lp.w_in.offset;
-    if (l == 0) {
-      std::fill(g_in, g_in + lp.w_in.size(), S(0));
-      for (int r = 0; r < rows; ++r) {  // scatter-add into the token table
-        S* dst = g_in + sz(inputs[r]) * sz(GH);
-        const S* src = dz + sz(r) * sz(GH);
-        for (int k = 0; k < GH; ++k) dst[k] += src[k];
-      }
-    } else {
-      const S* x = layer_output(l - 1, B, dropout);
-      gemm(true, false, H, GH, rows, x, H, dz, GH, S(0), g_in, GH);
-      gemm(false, true, rows, H, GH, dz, GH, p + lp.w_in.offset, GH, S(0), dy, H);  // next dy
+  void table_input_term(Tokens tokens, const S* table, const S* bias, int rows, int N, S* z) const {
+    for (int r = 0; r < rows; ++r) {  // row gather from the token table
+      const S* row = table + sz(tokens[r]) * sz(N);
+      S* zr = z + sz(r) * sz(N);
+      for (int k = 0; k < N; ++k) zr[k] = row[k] + bias[k];
     }
   }
-}
+  void dense_input_term(int rows, int in, int N, const S* x, const S* w, const S* bias, S* z) const {
+    broadcast_rows(bias, sz(rows), N, z);
+    gemm(false, false, rows, N, in, x, in, w, N, S(1), z, N);
+  }
+  void recurrence_forward(const LayerShape& s, const S* w_rec, const S* rec_bias, S* z, S* u, S* h, S* c) const {
+    with_cell(s.cell, [&](auto cell) {
+      cpu::recurrence_forward<decltype(cell)>(w_rec, rec_bias, z, u, h, c, s.T, s.B, s.H);
+    });
+  }
+  void recurrence_backward(const LayerShape& s, const S* w_rec, const S* z, const S* u, const S* h, const S* c, S* dy,
+                           S* dc, S* dz, S* du, S* dh0) const {
+    with_cell(s.cell, [&](auto cell) {
+      cpu::recurrence_backward<decltype(cell)>(w_rec, z, u, h, c, dy, dc, dz, du != nullptr ? du : dz, dh0, s.T, s.B,
+                                               s.H);
+    });
+  }
+  void recurrent_weight_grads(const LayerShape& s, const S* h, const S* dz, const S* du, S* dw_rec, S* dbias,
+                              S* drec_bias) const {
+    const int GH = gate_count(s.cell) * s.H, rows = s.T * s.B;
+    gemm(true, false, s.H, GH, rows, h, s.H, du != nullptr ? du : dz, GH, S(0), dw_rec, GH);
+    column_sums(dz, sz(rows), GH, dbias);
+    if (du != nullptr) column_sums(du, sz(rows), GH, drec_bias);
+  }
+  void table_grad(Tokens tokens, const S* dz, int rows, int V, int N, S* grad) const {
+    std::fill(grad, grad + sz(V) * sz(N), S(0));
+    for (int r = 0; r < rows; ++r) {  // scatter-add into the token table
+      S* dst = grad + sz(tokens[r]) * sz(N);
+      const S* src = dz + sz(r) * sz(N);
+      for (int k = 0; k < N; ++k) dst[k] += src[k];
+    }
+  }
+  void dense_input_grads(int rows, int in, int N, const S* x, const S* w, const S* dz, S* dw, S* dx) const {
+    gemm(true, false, in, N, rows, x, in, dz, N, S(0), dw, N);
+    gemm(false, true, rows, in, N, dz, N, w, N, S(0), dx, in);
+  }
+  void dropout_forward(const S* h, S* mask, S* dropped, int T, int B, int H, int layer, U32x2 key, float p) const {
+    apply_dropout(h, mask, dropped, T, B, H, layer, key, p);
+  }
+  void dropout_backward(const S* mask, S* dy, std::size_t n) const {
+    for (std::size_t k = 0; k < n; ++k) dy[k] *= mask[k];
+  }
+  void output_forward(int rows, int H, int V, const S* x, const S* w, const S* b, S* logits) const {
+    broadcast_rows(b, sz(rows), V, logits);
+    gemm(false, false, rows, V, H, x, H, w, V, S(1), logits, V);
+  }
+  void output_backward(int rows, int H, int V, const S* x, const S* w, const S* dlogits, S* dw, S* db, S* dx) const {
+    gemm(true, false, H, V, rows, x, H, dlogits, V, S(0), dw, V);
+    column_sums(dlogits, sz(rows), V, db);
+    gemm(false, true, rows, H, V, dlogits, V, w, V, S(0), dx, H);
+  }
+  bool layer_forward_elsewhere(int, int, int, bool, const S*, const LayerBuffers<S>&) const { return false; }
+  bool layer_backward_elsewhere(int, int, int, const S*, S*, S*) const { return false; }
+};
 
 template <class S>
 double CpuModel<S>::forward_backward(const Chunk& chunk, std::uint64_t dropout_seed,
@@ -343,17 +320,20 @@ double CpuModel<S>::forward_backward(const Chunk& chunk, std::uint64_t dropout_s
   check_chunk(chunk);
   const bool dropout = config().dropout > 0.0f;
   const std::size_t rows = sz(chunk.T) * sz(chunk.B);
-  forward(chunk.inputs.data(), chunk.T, chunk.B, dropout, dropout_key(dropout_seed, step));
+  CpuPassOps<S> ops{*this};
+  model_forward(ops, layout_, params_.data(), chunk.inputs.data(), chunk.T, chunk.B, true, dropout,
+                dropout_key(dropout_seed, step));
   const double sum = softmax_xent(logits_.data(), chunk.targets.data(), rows, config().vocab,
                                   S(1) / static_cast<S>(rows));
-  backward(chunk.inputs.data(), chunk.T, chunk.B, dropout);
+  model_backward(ops, layout_, params_.data(), grads_.data(), chunk.inputs.data(), chunk.T, chunk.B, dropout);
   return sum / static_cast<double>(rows);
 }
 
 template <class S>
 double CpuModel<S>::evaluate(const Chunk& chunk) {
   check_chunk(chunk);
-  forward(chunk.inputs.data(), chunk.T, chunk.B, false, U32x2{});
+  CpuPassOps<S> ops{*this};
+  model_forward(ops, layout_, params_.data(), chunk.inputs.data(), chunk.T, chunk.B, false, false, U32x2{});
   return softmax_xent(logits_.data(), chunk.targets.data(), sz(chunk.T) * sz(chunk.B),
                       config().vocab, S(0));
 }
@@ -365,7 +345,8 @@ void CpuModel<S>::step_logits(const TokenId* tokens, int batch, S* logits) {
                 std::to_string(max_batch_) + ": build the model with a larger batch");
   }
   check_token_ids(tokens, sz(batch), config().vocab, "input");
-  forward(tokens, 1, batch, false, U32x2{});
+  CpuPassOps<S> ops{*this};
+  model_forward(ops, layout_, params_.data(), tokens, 1, batch, false, false, U32x2{});
   std::copy(logits_.begin(), logits_.begin() + static_cast<std::ptrdiff_t>(sz(batch) * sz(config().vocab)),
             logits);
 }

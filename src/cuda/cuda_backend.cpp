@@ -5,12 +5,12 @@
 // and the device-side counters (plan_arena); pinned staging slots for token ids.
 // Nothing is allocated per step.
 //
-// Per chunk, layer by layer: the input term (row gather for layer 0, one GEMM over T*B
-// rows above), then per time step one GEMM for the recurrent term of the batch and the
-// fused pointwise kernel; dropout; the output layer as one GEMM over T*B rows and the
-// fused softmax cross-entropy, whose loss stays on the device. Backward mirrors
-// CpuModel::backward. Everything is queued on one stream; only calls that return numbers
-// to the host wait for it.
+// The model pass is model_pass.hpp's (the CPU model runs the same code); this backend
+// gives it its operations: the input term (row gather for layer 0, one GEMM over T*B
+// rows above), the recurrence (cuda/recurrence.hpp: step loop or persistent kernels, or
+// cuDNN for whole layers), dropout, the output layer as one GEMM over T*B rows; then the
+// fused softmax cross-entropy, whose loss stays on the device. Everything is queued on
+// one stream; only calls that return numbers to the host wait for it.
 #include <algorithm>
 #include <cstddef>
 #include <cstdlib>
@@ -29,6 +29,7 @@
 #include "abc/cuda/recurrence.hpp"
 #include "abc/device_probe.hpp"
 #include "abc/error.hpp"
+#include "abc/model_pass.hpp"
 #include "abc/philox.hpp"
 #if ABC_HAVE_CUDNN
 #include "abc/cuda/cudnn_rnn.hpp"
@@ -210,7 +211,7 @@ class CudaBackend final : public Backend {
     const bool dropout = config().dropout > 0.0f;
     const int T = chunk.T, B = chunk.B;
     replay(GraphKey{GraphKind::kTrain, T, B}, [&] {
-      forward(tokens.inputs, T, B, true, dropout, &tokens.constants->dropout_key);
+      forward(tokens, T, B, true, dropout, &tokens.constants->dropout_key);
       cuda::softmax_xent(f(plan_.logits), tokens.targets, T * B, config().vocab, cuda::LossMode::kTrainMean,
                          f(plan_.row_loss), loss_acc(), stream());
       backward(tokens, T, B, dropout);
@@ -247,7 +248,7 @@ class CudaBackend final : public Backend {
 
   double evaluate(const Chunk& chunk) override {
     const DeviceTokens tokens = stage_chunk(chunk, cuda::StepConstants{});
-    forward(tokens.inputs, chunk.T, chunk.B, false, false, nullptr);
+    forward(tokens, chunk.T, chunk.B, false, false, nullptr);
     cuda::softmax_xent(f(plan_.logits), tokens.targets, chunk.T * chunk.B, config().vocab, cuda::LossMode::kEvalSum,
                        f(plan_.row_loss), loss_acc(), stream());
     double sum = 0;
@@ -266,7 +267,7 @@ class CudaBackend final : public Backend {
     const DeviceTokens d = stage_step(tokens, n, constants);
     auto* next_dev = reinterpret_cast<std::int32_t*>(arena_.bytes() + plan_.next_tokens);
     replay(GraphKey{GraphKind::kSample, 1, n}, [&] {
-      forward(d.inputs, 1, n, false, false, nullptr);
+      forward(d, 1, n, false, false, nullptr);
       cuda::sample_tokens(f(plan_.logits), n, config().vocab, d.constants, next_dev, stream());
     });
     to_host(next, next_dev, sz(n) * sizeof(std::int32_t));
@@ -274,7 +275,7 @@ class CudaBackend final : public Backend {
 
   void step_logits(const TokenId* tokens, int n, float* logits) override {
     const DeviceTokens d = stage_step(tokens, n, cuda::StepConstants{});
-    forward(d.inputs, 1, n, false, false, nullptr);
+    forward(d, 1, n, false, false, nullptr);
     to_host(logits, f(plan_.logits), sz(n) * sz(config().vocab) * sizeof(float));
   }
 
@@ -413,15 +414,15 @@ class CudaBackend final : public Backend {
     cudnn_->rnns[sz(l)]->forward(T, B, training, input, h_out, h, f(s.state_h), c, s.has_c ? f(s.state_c) : nullptr);
   }
 
-  // Backward of layer l on cuDNN; dy [T*B, H] holds d loss / d h (after dropout) and
-  // becomes the lower layer's. No gradient into the chunk's initial state (truncated
-  // BPTT): null dhx, dcx.
-  void cudnn_layer_backward(int l, int T, int B, bool dropout, float* dy, float* grads_out) {
+  // Backward of layer l on cuDNN; x: the layer's input (layer > 0); dy [T*B, H] holds
+  // d loss / d h (after dropout) and becomes the lower layer's. No gradient into the
+  // chunk's initial state (truncated BPTT): null dhx, dcx.
+  void cudnn_layer_backward(int l, int T, int B, const float* x, float* dy, float* grads_out) {
     const cuda::LayerSlots& s = plan_.layers[sz(l)];
     const std::size_t rows = sz(T) * sz(B), BH = sz(B) * sz(config().hidden);
     const float* h = f(s.h);
     const float* c = s.has_c ? f(s.c) : nullptr;
-    const float* input = l == 0 ? cudnn_->one_hot_input() : layer_output(l - 1, B, dropout);
+    const float* input = l == 0 ? cudnn_->one_hot_input() : x;
     cuda::CudnnRnn& rnn = *cudnn_->rnns[sz(l)];
     rnn.backward_data(h + BH, dy, cudnn_->dx_buffer(), h, nullptr, nullptr, c, nullptr, nullptr);
     rnn.backward_weights(input, h, h + BH);
@@ -432,108 +433,110 @@ class CudaBackend final : public Backend {
   [[noreturn]] void no_cudnn() const { throw Error("this build has no cuDNN"); }
   void cudnn_prepare(const std::int32_t*, int) { no_cudnn(); }
   void cudnn_layer_forward(int, int, int, bool, const float*, float*, float*) { no_cudnn(); }
-  void cudnn_layer_backward(int, int, int, bool, float*, float*) { no_cudnn(); }
+  void cudnn_layer_backward(int, int, int, const float*, float*, float*) { no_cudnn(); }
 #endif
 
-  // [T*B, H]: what layer l hands up (dropped or not, as in the last forward).
-  const float* layer_output(int l, int B, bool dropout) const {
-    const cuda::LayerSlots& s = plan_.layers[sz(l)];
-    return dropout ? f(s.dropped) : f(s.h) + sz(B) * sz(config().hidden);
-  }
+  // The operations of the model pass (model_pass.hpp) on this backend's arena: kernels and
+  // cuBLAS on one stream; cuDNN runs whole layers when the backend is `cudnn`.
+  struct PassOps {
+    using Scalar = float;
+    using Tokens = DeviceTokens;
+    using Key = const U32x2*;  // device memory, read when the kernel runs
+    CudaBackend& be;
 
-  // CpuModel::forward: fills the logits [T*B, V]. training: cuDNN keeps what backward
-  // needs. key: the dropout key in device memory (read only when dropout).
-  void forward(const std::int32_t* inputs, int T, int B, bool training, bool dropout, const U32x2* key) {
-    const ModelConfig& cfg = config();
-    const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab, rows = T * B;
-    const std::size_t BH = sz(B) * sz(H);
-    const bool lstm = cell_info(cfg.cell).cell_state;
-    const float* p = params();
-    if (cudnn_) cudnn_prepare(inputs, rows);
-    const float* x = nullptr;  // [T*B, H] input of layers > 0
-    for (int l = 0; l < cfg.layers; ++l) {
-      const cuda::LayerSlots& s = plan_.layers[sz(l)];
-      const LayerParams& lp = layout_.layer(l);
-      // h, c: [T+1, B, H], slot t holds the state before step t.
-      float* h = f(s.h);
-      float* c = lstm ? f(s.c) : nullptr;
-      copy_on_device(h, f(s.state_h), BH);
-      if (lstm) copy_on_device(c, f(s.state_c), BH);
-      if (cudnn_) {
-        cudnn_layer_forward(l, T, B, training, x, h, c);
-      } else {
-        float* z = f(s.gates);  // [T*B, GH]
-        // Input term of every step at once.
-        if (l == 0) {
-          cuda::embedding_gather(inputs, p + lp.w_in.offset, p + lp.bias.offset, rows, GH, z, stream());
-        } else {
-          cuda::dense_input_term(cublas_rows_.get(), rows, H, GH, x, p + lp.w_in.offset, p + lp.bias.offset, z,
-                                 stream());
-        }
-        cuda::recurrence_forward(cublas_.get(), cuda::RecurrenceShape{cfg.cell, T, B, H}, p + lp.w_rec.offset,
-                                 p + lp.rec_bias.offset, z, s.has_rec ? f(s.rec) : nullptr, h, c, stream());
-        copy_on_device(f(s.state_h), h + sz(T) * BH, BH);
-        if (lstm) copy_on_device(f(s.state_c), c + sz(T) * BH, BH);
-      }
-      if (dropout) cuda::dropout_forward(h + BH, f(s.mask), f(s.dropped), T, B, H, l, key, cfg.dropout, stream());
-      x = layer_output(l, B, dropout);
+    LayerBuffers<float> layer(int l) const {
+      const cuda::LayerSlots& s = be.plan_.layers[sz(l)];
+      auto at = [&](bool present, std::size_t offset) { return present ? be.f(offset) : nullptr; };
+      return LayerBuffers<float>{be.f(s.gates),
+                                 at(s.has_rec, s.rec),
+                                 be.f(s.h),
+                                 at(s.has_c, s.c),
+                                 be.f(s.state_h),
+                                 at(s.has_c, s.state_c),
+                                 at(s.has_dropout, s.mask),
+                                 at(s.has_dropout, s.dropped),
+                                 nullptr,   // no gradient into the chunk's initial state
+                                 nullptr};  // (truncated BPTT)
     }
+    PassBuffers<float> scratch() const {
+      const cuda::ArenaPlan& p = be.plan_;
+      return PassBuffers<float>{be.f(p.logits), be.f(p.dy), be.f(p.dgates), p.layers[0].has_rec ? be.f(p.drec) : nullptr,
+                                be.f(p.dc)};
+    }
+    void copy(float* dst, const float* src, std::size_t n) const { be.copy_on_device(dst, src, n); }
+    void zero(float* dst, std::size_t n) const {
+      ABC_CUDA_CHECK(cudaMemsetAsync(dst, 0, n * sizeof(float), be.stream()));
+    }
+    void table_input_term(const Tokens& tokens, const float* table, const float* bias, int rows, int N,
+                          float* z) const {
+      cuda::embedding_gather(tokens.inputs, table, bias, rows, N, z, be.stream());
+    }
+    void dense_input_term(int rows, int in, int N, const float* x, const float* w, const float* bias, float* z) const {
+      cuda::dense_input_term(be.cublas_rows_.get(), rows, in, N, x, w, bias, z, be.stream());
+    }
+    void recurrence_forward(const LayerShape& s, const float* w_rec, const float* rec_bias, float* z, float* u,
+                            float* h, float* c) const {
+      cuda::recurrence_forward(be.cublas_.get(), shape(s), w_rec, rec_bias, z, u, h, c, be.stream());
+    }
+    void recurrence_backward(const LayerShape& s, const float* w_rec, const float* z, const float* u, const float* h,
+                             const float* c, float* dy, float* dc, float* dz, float* du, float* dh0) const {
+      cuda::recurrence_backward(be.cublas_.get(), shape(s), w_rec, z, u, h, c, dy, dc, dz, du, dh0, be.stream());
+    }
+    void recurrent_weight_grads(const LayerShape& s, const float* h, const float* dz, const float* du, float* dw_rec,
+                                float* dbias, float* drec_bias) const {
+      cuda::recurrent_weight_grads(be.cublas_rows_.get(), shape(s), h, dz, du, dw_rec, dbias, drec_bias, be.stream());
+    }
+    void table_grad(const Tokens& tokens, const float* dz, int, int V, int N, float* grad) const {
+      cuda::table_grad(dz, tokens.csr_offsets, tokens.csr_rows, V, N, grad, be.stream());
+    }
+    void dense_input_grads(int rows, int in, int N, const float* x, const float* w, const float* dz, float* dw,
+                           float* dx) const {
+      cuda::dense_input_grads(be.cublas_rows_.get(), rows, in, N, x, w, dz, dw, dx, be.stream());
+    }
+    void dropout_forward(const float* h, float* mask, float* dropped, int T, int B, int H, int layer, Key key,
+                         float p) const {
+      cuda::dropout_forward(h, mask, dropped, T, B, H, layer, key, p, be.stream());
+    }
+    void dropout_backward(const float* mask, float* dy, std::size_t n) const {
+      cuda::dropout_backward(mask, dy, n, be.stream());
+    }
+    void output_forward(int rows, int H, int V, const float* x, const float* w, const float* b, float* logits) const {
+      cuda::bias_broadcast(b, rows, V, logits, be.stream());
+      be.gemm(false, false, rows, V, H, x, H, w, V, 1.0f, logits, V);
+    }
+    void output_backward(int rows, int H, int V, const float* x, const float* w, const float* dlogits, float* dw,
+                         float* db, float* dx) const {
+      be.gemm(true, false, H, V, rows, x, H, dlogits, V, 0.0f, dw, V);
+      cuda::column_sum(dlogits, rows, V, db, be.stream());
+      be.gemm(false, true, rows, H, V, dlogits, V, w, V, 0.0f, dx, H);
+    }
+    bool layer_forward_elsewhere(int l, int T, int B, bool training, const float* x,
+                                 const LayerBuffers<float>& b) const {
+      if (!be.cudnn_) return false;
+      be.cudnn_layer_forward(l, T, B, training, x, b.h, b.c);
+      return true;
+    }
+    bool layer_backward_elsewhere(int l, int T, int B, const float* x, float* dy, float* grads) const {
+      if (!be.cudnn_) return false;
+      be.cudnn_layer_backward(l, T, B, x, dy, grads);
+      return true;
+    }
+    static cuda::RecurrenceShape shape(const LayerShape& s) { return cuda::RecurrenceShape{s.cell, s.T, s.B, s.H}; }
+  };
 
-    // Output layer over all T*B rows: logits = x @ w_out + b_out.
-    float* logits = f(plan_.logits);
-    cuda::bias_broadcast(p + layout_.b_out().offset, rows, V, logits, stream());
-    gemm(false, false, rows, V, H, x, H, p + layout_.w_out().offset, V, 1.0f, logits, V);
+  // The model pass's forward: fills the logits [T*B, V]. training: cuDNN keeps what
+  // backward needs. key: the dropout key in device memory (read only when dropout).
+  void forward(const DeviceTokens& tokens, int T, int B, bool training, bool dropout, const U32x2* key) {
+    if (cudnn_) cudnn_prepare(tokens.inputs, T * B);
+    PassOps ops{*this};
+    model_forward(ops, layout_, params(), tokens, T, B, training, dropout, key);
   }
 
-  // CpuModel::backward: needs the logits holding d(mean loss)/d(logits) and the
+  // The model pass's backward: needs the logits holding d(mean loss)/d(logits) and the
   // activations of forward(training); overwrites the gradient block.
   void backward(const DeviceTokens& tokens, int T, int B, bool dropout) {
-    const ModelConfig& cfg = config();
-    const int H = cfg.hidden, GH = layout_.gates() * H, V = cfg.vocab, rows = T * B;
-    const std::size_t BH = sz(B) * sz(H);
-    const bool lstm = cell_info(cfg.cell).cell_state;
-    const float* p = params();
-    float* g = grads();
-    const float* dlogits = f(plan_.logits);  // [T*B, V]
-    float* dy = f(plan_.dy);                 // [T*B, H]
-    float* dz = f(plan_.dgates);             // [T*B, GH]
-    float* dc = f(plan_.dc);                 // [B, H]
-
-    // Output layer.
-    const float* x_top = layer_output(cfg.layers - 1, B, dropout);
-    gemm(true, false, H, V, rows, x_top, H, dlogits, V, 0.0f, g + layout_.w_out().offset, V);
-    cuda::column_sum(dlogits, rows, V, g + layout_.b_out().offset, stream());
-    gemm(false, true, rows, H, V, dlogits, V, p + layout_.w_out().offset, V, 0.0f, dy, H);
-
-    for (int l = cfg.layers - 1; l >= 0; --l) {
-      const cuda::LayerSlots& s = plan_.layers[sz(l)];
-      const LayerParams& lp = layout_.layer(l);
-      if (dropout) cuda::dropout_backward(f(s.mask), dy, sz(rows) * sz(H), stream());  // dy -> dh
-      const float* h = f(s.h);
-      const float* c = lstm ? f(s.c) : nullptr;
-      if (cudnn_) {
-        cudnn_layer_backward(l, T, B, dropout, dy, g);
-        continue;
-      }
-      // The gradient into the chunk's initial state is not needed (truncated BPTT).
-      ABC_CUDA_CHECK(cudaMemsetAsync(dc, 0, BH * sizeof(float), stream()));
-      const cuda::RecurrenceShape shape{cfg.cell, T, B, H};
-      const float* u = s.has_rec ? f(s.rec) : nullptr;
-      float* du = s.has_rec ? f(plan_.drec) : nullptr;
-      cuda::recurrence_backward(cublas_.get(), shape, p + lp.w_rec.offset, f(s.gates), u, h, c, dy, dc, dz, du,
-                                nullptr, stream());
-
-      // Weight gradients over all T*B rows; h slots 0..T-1 are each step's h_prev.
-      cuda::recurrent_weight_grads(cublas_rows_.get(), shape, h, dz, du, g + lp.w_rec.offset, g + lp.bias.offset,
-                                   g + lp.rec_bias.offset, stream());
-      if (l == 0) {
-        cuda::table_grad(dz, tokens.csr_offsets, tokens.csr_rows, V, GH, g + lp.w_in.offset, stream());
-      } else {
-        // dx is the next layer's dy.
-        cuda::dense_input_grads(cublas_rows_.get(), rows, H, GH, layer_output(l - 1, B, dropout),
-                                p + lp.w_in.offset, dz, g + lp.w_in.offset, dy, stream());
-      }
-    }
+    PassOps ops{*this};
+    model_backward(ops, layout_, params(), grads(), tokens, T, B, dropout);
   }
 
   ParamLayout layout_;
