@@ -21,25 +21,28 @@ done
 jobs=${JOBS:-$(nproc)}
 programs=(abc_cuda_train abc_cuda_sample abc_cuda_eval abc_cuda_bench abc_cuda_device)
 tests=(abc_gpu_tests abc_tests)
+lab=(lab_lstm_pointwise lab_rnn_pointwise lab_persistent_recurrence)  # dev/kernels: gpu_check.sh's lab step
 limit_mib=64  # what a device run can carry along
 
 # A separate build dir, so the normal build keeps its own settings.
 echo "gpu_bundle.sh: configuring $build (sm_90, Release, static dependencies)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DABC_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DCMAKE_CUDA_RUNTIME_LIBRARY=Static -DABC_STATIC_DEPS=ON -DABC_BUILD_TESTS=ON >"$build.configure.log" 2>&1 || {
+  -DCMAKE_CUDA_RUNTIME_LIBRARY=Static -DABC_STATIC_DEPS=ON -DABC_BUILD_TESTS=ON -DABC_BUILD_KERNEL_LAB=ON \
+  >"$build.configure.log" 2>&1 || {
   cat "$build.configure.log" >&2
   echo "gpu_bundle.sh: configure failed (nvcc on PATH or CUDACXX set? tools/setup.sh installs the rest)" >&2
   exit 1
 }
 grep "abc-cuda:" "$build.configure.log" || true
-cmake --build "$build" -j "$jobs" --target "${programs[@]}" "${tests[@]}"
+cmake --build "$build" -j "$jobs" --target "${programs[@]}" "${tests[@]}" "${lab[@]}"
 
-# The bundle: stripped programs, the shared OpenBLAS, the corpus for bench_gpu.sh and the
-# test data, the two benchmark scripts and run.sh.
+# The bundle: stripped programs (the kernel lab's too), the shared OpenBLAS, the corpus for
+# bench_gpu.sh and the test data, the two benchmark scripts and run.sh.
 rm -rf "$out"
 mkdir -p "$out/bin" "$out/lib" "$out/tools" "$out/tests"
 for p in "${programs[@]}"; do strip -o "$out/bin/$p" "$build/$p"; done
 for t in "${tests[@]}"; do strip -o "$out/bin/$t" "$build/tests/$t"; done
+for l in "${lab[@]}"; do strip -o "$out/bin/$l" "$build/dev/kernels/$l"; done
 strip --strip-unneeded -o "$out/lib/libabc_openblas.so" "$build/libabc_openblas.so"
 cp tools/bench_gpu.sh tools/torch_reference.py "$out/tools/"
 cp tools/gpu_bundle_run.sh "$out/run.sh"

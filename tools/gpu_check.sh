@@ -3,24 +3,27 @@
 # bundle from tools/gpu_bundle.sh it runs, each in its own process and under its own time
 # limit, the GPU test suites (ABC_REQUIRE_GPU=1), then compute-sanitizer memcheck and
 # racecheck on one small case each, then a short benchmark (ours vs our cuDNN backend vs
-# PyTorch: LSTM H=100 B=64 T=100 training, sampling with 64 streams).
+# PyTorch: LSTM H=100 B=64 T=100 training, sampling with 64 streams), then the kernel lab
+# (dev/kernels: every kernel version checked against the CPU and timed).
 #   tools/gpu_check.sh [--bundle DIR] [--out DIR] [--budget SECONDS] [--steps LIST]
 #   --bundle   the bundle (default build-gpu-bundle/bundle, or env GPU_BUNDLE)
-#   --out      the results folder (default $OUT if set, else build-gpu-check); 5 files:
+#   --out      the results folder (default $OUT if set, else build-gpu-check); 6 files:
 #                summary.md       result, seconds and limit per step, the GPU, the bench row
 #                tests.log        all output of the preflight, the suites and the bench
 #                sanitizer.log    compute-sanitizer's output
 #                cudnn_report.md  worst errors of ours vs cuDNN (ABC_CUDNN_REPORT)
 #                bench.md         the table of tools/bench_gpu.sh --check
+#                kernel_lab.log   the kernel lab programs' checks and timings
 #   --budget   seconds for all steps together (default 450); a step is killed at its own
 #              limit, or sooner when the rest of the budget is owed to the steps after it
 #   --steps    a comma-separated subset of: ops persistent cuda cudnn-compare cudnn-backend
-#              cuda-loop cuda-nographs other memcheck racecheck bench (default: all)
+#              cuda-loop cuda-nographs other memcheck racecheck bench lab (default: all)
 # Environment: GPU_BUNDLE, OUT, TORCH_PYTHON (default python3), COMPUTE_SANITIZER (its path
 # when it is not on PATH, under /usr/local/cuda* or /opt/nvidia, or in the bundle's sanitizer/).
-# Exit code: 0 when every step ran and passed (a sanitizer step skipped with its reason
-# counts), 1 otherwise, 2 on a usage error. summary.md is written after every step. Without
-# a usable GPU the check stops after the preflight, in a second or two.
+# Exit code: 0 when every step ran and passed (a step skipped with its reason counts: a
+# sanitizer the tool refuses, the lab with a bundle older than it), 1 otherwise, 2 on a
+# usage error. summary.md is written after every step. Without a usable GPU the check stops
+# after the preflight, in a second or two.
 set -uo pipefail  # no -e: a failing step is recorded and the check goes on
 root=$(cd "$(dirname "$0")/.." && pwd)
 bundle=${GPU_BUNDLE:-$root/build-gpu-bundle/bundle}
@@ -35,7 +38,7 @@ while [[ $# -gt 0 ]]; do
     --out) out=$2; shift ;;
     --budget) budget=$2; shift ;;
     --steps) only=$2; shift ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) usage_error "unknown option '$1'" ;;
   esac
   shift
@@ -44,11 +47,11 @@ done
 torch_python=${TORCH_PYTHON:-python3}
 
 # The steps in order: name, time limit and the least time kept for it (seconds), what it runs.
-steps=(ops persistent cuda cudnn-compare cudnn-backend cuda-loop cuda-nographs other memcheck racecheck bench)
+steps=(ops persistent cuda cudnn-compare cudnn-backend cuda-loop cuda-nographs other memcheck racecheck bench lab)
 declare -A limit=([ops]=60 [persistent]=90 [cuda]=120 [cudnn-compare]=120 [cudnn-backend]=90 [cuda-loop]=120
-  [cuda-nographs]=120 [other]=60 [memcheck]=120 [racecheck]=120 [bench]=150)
+  [cuda-nographs]=120 [other]=60 [memcheck]=120 [racecheck]=120 [bench]=150 [lab]=120)
 declare -A least=([ops]=20 [persistent]=20 [cuda]=30 [cudnn-compare]=30 [cudnn-backend]=20 [cuda-loop]=30
-  [cuda-nographs]=30 [other]=15 [memcheck]=30 [racecheck]=30 [bench]=60)
+  [cuda-nographs]=30 [other]=15 [memcheck]=30 [racecheck]=30 [bench]=60 [lab]=30)
 cuda_filter='*CudaVsCpu.*/cuda_*:CudaBackend.*'
 declare -A filter=([ops]='CudaOps.*' [persistent]='*PersistentRecurrence*' [cuda]=$cuda_filter
   [cudnn-compare]='*OursVsCudnn*' [cudnn-backend]='*CudaVsCpu.*/cudnn_*' [cuda-loop]=$cuda_filter
@@ -57,7 +60,7 @@ declare -A filter=([ops]='CudaOps.*' [persistent]='*PersistentRecurrence*' [cuda
   [memcheck]='*CudaVsCpu.OneTrainingStep/cuda_lstm_2layers_dropout'
   [racecheck]='*PersistentRecurrence.NullDh0LeavesItAndChangesNothingElse/*')
 declare -A what=([cuda-loop]='ABC_RECURRENCE=loop' [cuda-nographs]='ABC_CUDA_GRAPHS=0'
-  [bench]='tools/bench_gpu.sh --check')
+  [bench]='tools/bench_gpu.sh --check' [lab]='bin/lab_* (dev/kernels), into kernel_lab.log')
 declare -A selected
 if [[ -z $only ]]; then
   for s in "${steps[@]}"; do selected[$s]=1; done
@@ -75,8 +78,9 @@ for s in "${!selected[@]}"; do need=$((need + least[$s])); done
 mkdir -p "$out" || usage_error "cannot make the output folder $out"
 out=$(cd "$out" && pwd)
 summary=$out/summary.md log=$out/tests.log sanlog=$out/sanitizer.log report=$out/cudnn_report.md bench_md=$out/bench.md
+lablog=$out/kernel_lab.log
 # Only our own files go: --out may name a folder holding other things.
-rm -f "$summary" "$log" "$sanlog" "$report" "$bench_md"
+rm -f "$summary" "$log" "$sanlog" "$report" "$bench_md" "$lablog"
 work=$(mktemp -d "${TMPDIR:-/tmp}/gpu_check.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 
@@ -108,8 +112,8 @@ write_summary() {
       echo "| $s | ${result[$s]:-not run} | ${secs[$s]:-} | ${lim[$s]:-} | \`$w\` | ${n//|//} |"
     done
     echo
-    echo "Files: tests.log (all output but the sanitizers'), sanitizer.log, cudnn_report.md (ours vs cuDNN," \
-      "worst errors), bench.md (tools/bench_gpu.sh --check)."
+    echo "Files: tests.log (all output but the sanitizers' and the lab's), sanitizer.log, cudnn_report.md (ours vs" \
+      "cuDNN, worst errors), bench.md (tools/bench_gpu.sh --check), kernel_lab.log (the kernel lab)."
     if [[ -s $bench_md ]]; then
       echo
       echo "Benchmark (bench.md):"
@@ -408,5 +412,43 @@ bench() {
   end_step bench
 }
 bench
+
+# --- the kernel lab (dev/kernels) ------------------------------------------------------------
+# Each program in its own process under its own share of the step's time, so one that fails
+# or hangs leaves the others their run. A bundle built before the lab existed: SKIP.
+kernel_lab() {
+  start_step lab || return 0
+  local p t total=0 failed='' missing='' line
+  local programs=(lab_lstm_pointwise lab_rnn_pointwise lab_persistent_recurrence)
+  local -A share=([lab_lstm_pointwise]=4 [lab_rnn_pointwise]=4 [lab_persistent_recurrence]=2)  # 1/4, 1/4, 1/2
+  for p in "${programs[@]}"; do [[ -x $bundle/bin/$p ]] || missing+=" $p"; done
+  if [[ -n $missing ]]; then
+    result[lab]=SKIP
+    note[lab]="the bundle has no kernel lab (missing:$missing): rebuild it with tools/gpu_bundle.sh"
+    took=0
+    end_step lab
+    return 0
+  fi
+  for p in "${programs[@]}"; do
+    t=$((step_time / share[$p]))
+    run_limited lab "$((t < 5 ? 5 : t))" "$lablog" "$bundle/bin/$p"
+    total=$(awk -v a="$total" -v b="$took" 'BEGIN { printf "%.1f", a + b }')
+    if [[ $rc != 0 ]]; then
+      line=$(grep -m1 -E '^(no usable GPU: |lab_[a-z_]+: ([0-9]+ of [0-9]+ checks FAILED|error: ))' "$part")
+      [[ $rc == 124 || $rc == 137 ]] && line="killed at its limit"
+      failed+="${failed:+; }$p exit $rc${line:+: $line}"
+    fi
+  done
+  took=$total
+  if [[ -n $failed ]]; then
+    result[lab]=FAIL
+    note[lab]=$failed
+  else
+    result[lab]=PASS
+    note[lab]="every check passed; the times are in kernel_lab.log"
+  fi
+  end_step lab
+}
+kernel_lab
 current=
 finish
