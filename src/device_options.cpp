@@ -35,6 +35,12 @@ void add_device_options(CLI::App& app, DeviceOptions& options) {
       ->check(CLI::IsMember(kBackends))
       ->capture_default_str()
       ->group("Developer");
+  app.add_option("--recurrence", options.recurrence,
+                 "With --backend ours on the GPU, which implementation runs the recurrent layers: auto (the "
+                 "persistent kernels where the shape fits, else the step loop), loop or persistent")
+      ->check(CLI::IsMember({"auto", "loop", "persistent"}))
+      ->capture_default_str()
+      ->group("Developer");
 }
 
 ResolvedDevice resolve_device(const DeviceOptions& options) {
@@ -46,6 +52,7 @@ ResolvedDevice resolve_device(const DeviceOptions& options) {
     throw Error("--backend must be ours or cudnn (got '" + options.backend + "')", kExitUsage);
   }
   ResolvedDevice r;
+  r.options.recurrence = parse_recurrence_path(options.recurrence);
   std::string no_gpu;  // why auto fell back to the CPU
   r.device = "cpu";
   if (options.device != "cpu") {

@@ -525,7 +525,8 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
   // The run folder, checked before any training time is spent.
   RunState run(run_folder(options, data.config), start.kind == Start::kResume, log, live);
   const std::unique_ptr<Backend> model =
-      make_backend(device.backend, data.config, options.adam, data.settings.batch, data.settings.seq);
+      make_backend(device.backend, data.config, options.adam, data.settings.batch, data.settings.seq,
+                   device.options);
   run.begin(options, data.settings, data.config, data.vocab, start.schedule, model->num_params());
   const RunPosition at = first_weights(start, data, run, *model, log);
   if (start.kind != Start::kResume) {

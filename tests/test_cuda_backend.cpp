@@ -33,6 +33,14 @@
 
 namespace {
 
+// The suite runs again with ABC_RECURRENCE=loop (tests/CMakeLists.txt, gpu_check.sh): the
+// harness's choice, passed to the backends it builds as their explicit option.
+abc::BackendOptions env_backend_options() {
+  abc::BackendOptions options;
+  if (const char* v = std::getenv("ABC_RECURRENCE")) options.recurrence = abc::parse_recurrence_path(v);
+  return options;
+}
+
 std::size_t sz(int n) { return static_cast<std::size_t>(n); }
 
 struct Case {
@@ -102,7 +110,7 @@ struct Backends {
 Backends make_both(const abc::ModelConfig& config, int max_batch, int max_seq, std::uint64_t init_seed,
                    const abc::AdamConfig& adam = abc::AdamConfig{}, const std::string& gpu_backend = "cuda") {
   Backends b{abc::make_cpu_backend(config, adam, max_batch, max_seq),
-             abc::make_backend(gpu_backend, config, adam, max_batch, max_seq)};
+             abc::make_backend(gpu_backend, config, adam, max_batch, max_seq, env_backend_options())};
   std::vector<float> init(b.cpu->num_params());
   abc::init_param_block(b.cpu->layout(), init_seed, init.data());
   b.cpu->upload_params(init.data());
@@ -337,7 +345,7 @@ const abc::ModelConfig kSmall{abc::CellKind::kLstm, 11, 8, 2, 0.2f};
 
 TEST(CudaBackend, NonFiniteGradientIsRecordedAndNotApplied) {
   ABC_SKIP_WITHOUT_GPU();
-  auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 3);
+  auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 3, env_backend_options());
   std::vector<float> p(gpu->num_params(), 0.01f);
   p[gpu->layout().w_out().offset] = NAN;
   gpu->upload_params(p.data());
@@ -360,7 +368,7 @@ TEST(CudaBackend, NonFiniteGradientIsRecordedAndNotApplied) {
 
 TEST(CudaBackend, AdamStateRoundTrips) {
   ABC_SKIP_WITHOUT_GPU();
-  auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 4);
+  auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 4, env_backend_options());
   const std::size_t n = gpu->num_params();
   std::vector<float> m(n), v(n);
   for (std::size_t k = 0; k < n; ++k) {
@@ -396,7 +404,7 @@ TEST(CudaBackend, ReplayedOptimizerStepUsesTheLrSetLast) {
   ABC_SKIP_WITHOUT_GPU();
   abc::AdamConfig adam;
   adam.lr = 2e-3;
-  auto gpu = abc::make_cuda_backend(kSmall, adam, 2, 4);
+  auto gpu = abc::make_cuda_backend(kSmall, adam, 2, 4, env_backend_options());
   const std::size_t n = gpu->num_params();
   std::vector<float> p(n);
   abc::init_param_block(gpu->layout(), 3, p.data());
@@ -431,7 +439,7 @@ TEST(CudaBackend, ReplayedOptimizerStepUsesTheLrSetLast) {
 
 TEST(CudaBackend, RejectsWhatDoesNotFit) {
   ABC_SKIP_WITHOUT_GPU();
-  auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 3);
+  auto gpu = abc::make_cuda_backend(kSmall, abc::AdamConfig{}, 2, 3, env_backend_options());
   EXPECT_THROW(gpu->forward_backward(random_chunk(4, 2, 11, 1), 1, 0), abc::Error);  // T > max_seq
   EXPECT_THROW(gpu->forward_backward(random_chunk(3, 3, 11, 1), 1, 0), abc::Error);  // B > max_batch
   abc::Chunk bad = random_chunk(3, 2, 11, 1);
@@ -458,7 +466,7 @@ TEST(CudaBackend, GraphReplayEqualsPlainLaunches) {
     } else {
       setenv("ABC_CUDA_GRAPHS", "0", 1);
     }
-    auto gpu = abc::make_cuda_backend(config, abc::AdamConfig{}, kMaxB, kMaxT);
+    auto gpu = abc::make_cuda_backend(config, abc::AdamConfig{}, kMaxB, kMaxT, env_backend_options());
     unsetenv("ABC_CUDA_GRAPHS");
     std::vector<float> init(gpu->num_params());
     abc::init_param_block(gpu->layout(), 3, init.data());

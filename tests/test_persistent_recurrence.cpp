@@ -50,14 +50,11 @@ constexpr float kUntouched = 7.0f;  // dh0's content when the backward gets dh0 
 
 std::size_t sz(int n) { return static_cast<std::size_t>(n); }
 
-// Sets the path for one test and puts kAuto back however the test ends.
-class PathGuard {
- public:
-  explicit PathGuard(RecurrencePath path) { abc::cuda::set_recurrence_path(path); }
-  ~PathGuard() { abc::cuda::set_recurrence_path(RecurrencePath::kAuto); }
-  PathGuard(const PathGuard&) = delete;
-  PathGuard& operator=(const PathGuard&) = delete;
-};
+// `s` on `path`: the path is a value each call carries.
+RecurrenceShape on(RecurrencePath path, RecurrenceShape s) {
+  s.path = path;
+  return s;
+}
 
 std::string shape_name(const RecurrenceShape& s) {
   return std::string(abc::cell_kind_name(s.cell)) + " H=" + std::to_string(s.H) + " B=" + std::to_string(s.B) +
@@ -143,12 +140,11 @@ struct Buffers {
 // Forward then backward through recurrence_forward / recurrence_backward on `path`.
 Outputs run(RecurrencePath path, const RecurrenceShape& s, const Inputs& in, const abc::cuda::CublasHandle& cublas,
             bool with_dh0 = true) {
-  const PathGuard guard(path);
   abc::cuda::prepare_recurrence(s.cell, s.H);  // as the CUDA backend does at construction
   Buffers b(s, in);
-  abc::cuda::recurrence_forward(cublas.get(), s, b.w.get(), b.rec_bias_or_null(), b.z.get(), b.u_or_null(), b.h.get(),
+  abc::cuda::recurrence_forward(cublas.get(), on(path, s), b.w.get(), b.rec_bias_or_null(), b.z.get(), b.u_or_null(), b.h.get(),
                                 b.c_or_null(), nullptr);
-  abc::cuda::recurrence_backward(cublas.get(), s, b.w.get(), b.z.get(), b.u_or_null(), b.h.get(), b.c_or_null(),
+  abc::cuda::recurrence_backward(cublas.get(), on(path, s), b.w.get(), b.z.get(), b.u_or_null(), b.h.get(), b.c_or_null(),
                                  b.dy.get(), b.dc_or_null(), b.dz.get(), b.du_or_null(),
                                  with_dh0 ? b.dh0.get() : nullptr, nullptr);
   return b.download();
@@ -198,10 +194,7 @@ TEST_P(PersistentRecurrence, MatchesTheStepLoopOverTheShapeGrid) {
         const std::string name = shape_name(s);
         SCOPED_TRACE(name);
         bool fits = false;
-        {
-          const PathGuard guard(RecurrencePath::kAuto);
-          fits = abc::cuda::uses_persistent(s);
-        }
+        fits = abc::cuda::uses_persistent(on(RecurrencePath::kAuto, s));
         if (!fits) {
           ++skipped;
           continue;
@@ -276,27 +269,20 @@ TEST(PersistentRecurrencePath, WhichShapesTakeIt) {
   ABC_SKIP_WITHOUT_GPU();
   const RecurrenceShape small{CellKind::kLstm, 7, 3, 64}, lstm128{CellKind::kLstm, 7, 3, 128},
       rnn512{CellKind::kRnn, 7, 3, 512};
+  EXPECT_EQ(small.path, RecurrencePath::kAuto);  // the default
+  EXPECT_FALSE(abc::cuda::uses_persistent(on(RecurrencePath::kStepLoop, small)));
+  EXPECT_FALSE(abc::cuda::uses_persistent(on(RecurrencePath::kStepLoop, lstm128)));
+  EXPECT_TRUE(abc::cuda::uses_persistent(small));
+  EXPECT_TRUE(abc::cuda::uses_persistent(RecurrenceShape{CellKind::kRnn, 7, 3, 128}));
+  EXPECT_TRUE(abc::cuda::uses_persistent(RecurrenceShape{CellKind::kGru, 7, 3, 128}));
+  EXPECT_FALSE(abc::cuda::uses_persistent(rnn512));
+  // LSTM H=128: 268 KB of fp32 weights and state; fits only a device with more.
+  EXPECT_EQ(abc::cuda::uses_persistent(lstm128),
+            abc::cuda::plan_persistent(CellKind::kLstm, 128, 3, abc::cuda::persistent_device()).fits);
   {
-    const PathGuard guard(RecurrencePath::kStepLoop);
-    EXPECT_EQ(abc::cuda::recurrence_path(), RecurrencePath::kStepLoop);
-    EXPECT_FALSE(abc::cuda::uses_persistent(small));
-    EXPECT_FALSE(abc::cuda::uses_persistent(lstm128));
-  }
-  EXPECT_EQ(abc::cuda::recurrence_path(), RecurrencePath::kAuto);
-  {
-    const PathGuard guard(RecurrencePath::kAuto);
-    EXPECT_TRUE(abc::cuda::uses_persistent(small));
-    EXPECT_TRUE(abc::cuda::uses_persistent(RecurrenceShape{CellKind::kRnn, 7, 3, 128}));
-    EXPECT_FALSE(abc::cuda::uses_persistent(rnn512));
-    // LSTM H=128: 268 KB of fp32 weights and state; fits only a device with more.
-    EXPECT_EQ(abc::cuda::uses_persistent(lstm128),
-              abc::cuda::plan_persistent(CellKind::kLstm, 128, 3, abc::cuda::persistent_device()).fits);
-  }
-  {
-    const PathGuard guard(RecurrencePath::kPersistent);
-    EXPECT_TRUE(abc::cuda::uses_persistent(small));
+    EXPECT_TRUE(abc::cuda::uses_persistent(on(RecurrencePath::kPersistent, small)));
     try {
-      abc::cuda::uses_persistent(rnn512);
+      abc::cuda::uses_persistent(on(RecurrencePath::kPersistent, rnn512));
       ADD_FAILURE() << "kPersistent took RNN H=512";
     } catch (const abc::Error& e) {
       EXPECT_NE(std::string(e.what()).find("H=512"), std::string::npos) << e.what();
@@ -308,12 +294,11 @@ TEST(PersistentRecurrencePath, TooLargeForTheDeviceThrows) {
   ABC_SKIP_WITHOUT_GPU();
   const abc::cuda::PersistentDevice device = abc::cuda::persistent_device();
   const int H = abc::cuda::persistent_max_hidden(CellKind::kLstm, device) + 1;  // 120 on an H100
-  const RecurrenceShape s{CellKind::kLstm, 3, 2, H};
+  const RecurrenceShape s{CellKind::kLstm, 3, 2, H, RecurrencePath::kPersistent};
   const std::size_t needed = abc::cuda::plan_persistent(CellKind::kLstm, H, 2, device).needed;
   const abc::cuda::CublasHandle cublas(nullptr);
   const Inputs in = random_inputs(s);
   Buffers b(s, in);
-  const PathGuard guard(RecurrencePath::kPersistent);
   try {
     abc::cuda::recurrence_forward(cublas.get(), s, b.w.get(), nullptr, b.z.get(), nullptr, b.h.get(), b.c.get(),
                                   nullptr);
@@ -329,7 +314,7 @@ TEST(PersistentRecurrencePath, TooLargeForTheDeviceThrows) {
                abc::Error);
 }
 
-// No GPU needed: the values of ABC_RECURRENCE.
+// No GPU needed: the values of --recurrence.
 // The kernels' shared-memory limit is raised once, by prepare_recurrence (the CUDA
 // backend's constructor), never by a launch: a launch would raise it at capture time only,
 // not when a captured graph replays. Unprepared, a launch above 48 KB is a clear error.
@@ -355,13 +340,13 @@ TEST(PersistentRecurrencePath, LaunchesNeedThePrepareCall) {
   ABC_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
-TEST(PersistentRecurrencePath, ParsesTheEnvironmentValues) {
-  EXPECT_EQ(abc::cuda::parse_recurrence_path("auto"), RecurrencePath::kAuto);
-  EXPECT_EQ(abc::cuda::parse_recurrence_path("loop"), RecurrencePath::kStepLoop);
-  EXPECT_EQ(abc::cuda::parse_recurrence_path("persistent"), RecurrencePath::kPersistent);
+TEST(PersistentRecurrencePath, ParsesTheOptionValues) {
+  EXPECT_EQ(abc::parse_recurrence_path("auto"), RecurrencePath::kAuto);
+  EXPECT_EQ(abc::parse_recurrence_path("loop"), RecurrencePath::kStepLoop);
+  EXPECT_EQ(abc::parse_recurrence_path("persistent"), RecurrencePath::kPersistent);
   for (const char* bad : {"", "Loop", "persist", "auto "}) {
     try {
-      abc::cuda::parse_recurrence_path(bad);
+      abc::parse_recurrence_path(bad);
       ADD_FAILURE() << "accepted '" << bad << "'";
     } catch (const abc::Error& e) {
       EXPECT_NE(std::string(e.what()).find("auto, loop, persistent"), std::string::npos) << e.what();

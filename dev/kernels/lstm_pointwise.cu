@@ -1,11 +1,11 @@
-// Kernel lab: the fused LSTM pointwise step, forward and backward (kernels/lstm_pointwise.cu).
+// Kernel lab: the fused LSTM pointwise step, forward and backward (kernels/cell_pointwise.cu, LstmCell).
 //   lab_lstm_pointwise [version] [B H] [--reps N] [--check-only]
 // Shapes (gate order i, f, g, o; column g*H + j is gate g of unit j):
 //   forward:  z [B, 4H] pre-activations in, activated gates out; c_prev [B, H] in; c, h [B, H] out
 //   backward: gates [B, 4H], c_prev, c, dh [B, H] in; dc [B, H] in (from step t+1), out
 //             (d loss / d c_prev); dz [B, 4H] out
 // Versions (0 = all). Every one calls cell::lstm_forward / cell::lstm_backward for the math:
-//   1  production (abc::cuda::lstm_pointwise_forward/backward): one thread per (b, j),
+//   1  production (abc::cuda::cell_pointwise_forward/backward): one thread per (b, j),
 //      grid-stride over B*H in size_t, its own 256 threads per block
 //   2  2-D grid: blockIdx.y is the batch row, threads over units (no division by H)
 //   3  one thread per unit j for 4 batch rows (a quarter of the threads, 4 rows in flight)
@@ -17,7 +17,7 @@
 #include <string>
 #include <vector>
 
-#include "abc/cell_math.hpp"
+#include "abc/cells.hpp"
 #include "abc/cuda/check.hpp"
 #include "abc/cuda/ops.hpp"
 #include "abc/cuda/plan.hpp"
@@ -214,16 +214,19 @@ std::string rows_by_4_on_grid_y(int B, int) {
 std::string needs_h_by_4(int, int H) { return H % 4 != 0 ? "needs H % 4 == 0 (16-byte aligned gate rows)" : ""; }
 
 const std::vector<lab::Version<LstmCase>> kVersions = {
-    {"production: abc::cuda::lstm_pointwise_forward/backward (kernels/lstm_pointwise.cu)",
+    {"production: abc::cuda::cell_pointwise_forward/backward (kernels/cell_pointwise.cu)",
      false,
      abc::cuda::kThreads,
      any_shape,
      {[](const LstmCase& c, int, cudaStream_t s) {
-        abc::cuda::lstm_pointwise_forward(c.z.get(), c.c_prev.get(), c.c.get(), c.h.get(), c.B, c.H, s);
+        // h_prev: the LSTM's step does not read its value (h stands in).
+        abc::cuda::cell_pointwise_forward(abc::CellKind::kLstm, c.z.get(), nullptr, c.h.get(), c.h.get(),
+                                          c.c_prev.get(), c.c.get(), c.B, c.H, s);
       },
       [](const LstmCase& c, int, cudaStream_t s) {
-        abc::cuda::lstm_pointwise_backward(c.gates.get(), c.c_prev.get(), c.c.get(), c.dh.get(), c.dc.get(), c.dz.get(),
-                                           c.B, c.H, s);
+        abc::cuda::cell_pointwise_backward(abc::CellKind::kLstm, c.gates.get(), nullptr, c.h.get(), c.h.get(),
+                                           c.c_prev.get(), c.c.get(), c.dh.get(), c.dc.get(), c.dz.get(), nullptr,
+                                           nullptr, false, c.B, c.H, s);
       }}},
     {"2-D grid: a block row per batch row, threads over units",
      true,

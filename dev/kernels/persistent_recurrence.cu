@@ -7,7 +7,7 @@
 //   backward: dy [T, B, H] in (it gains the recurrent terms); dc [B, H] d c_T in, d c_0 out
 //             (LSTM); dz [T*B, G*H] out; dh0 [B, H] out
 // Versions (0 = all):
-//   1     the step loop: abc::cuda::recurrence_forward/backward on RecurrencePath::kStepLoop
+//   1     the step loop: abc::cuda::recurrence_forward/backward with RecurrenceShape::path = kStepLoop
 //         (ABC_RECURRENCE=loop): per step a cuBLAS GEMM and the fused pointwise kernel
 //   2-4   the persistent kernels at R = 1, 2, 4 batch rows per block (plan_persistent with
 //         rows forced); a plan that does not fit the device is skipped with the reason
@@ -22,7 +22,7 @@
 #include <string>
 #include <vector>
 
-#include "abc/cell_math.hpp"
+#include "abc/cells.hpp"
 #include "abc/cuda/check.hpp"
 #include "abc/cuda/ops.hpp"
 #include "abc/cuda/plan.hpp"
@@ -191,19 +191,21 @@ struct Path {
 // Pass p (0 forward, 1 backward) of `path` on k's buffers.
 void run_pass(int p, const Path& path, const Case& k, cublasHandle_t cublas, cudaStream_t stream) {
   const RecurrenceShape& s = k.s;
+  RecurrenceShape loop = s;  // version 1: the step loop, whatever fits
+  loop.path = abc::cuda::RecurrencePath::kStepLoop;
   float* c = k.lstm ? k.c.get() : nullptr;
   float* dc = k.lstm ? k.dc.get() : nullptr;
   if (p == 0 && path.rows == 0) {
-    abc::cuda::recurrence_forward(cublas, s, k.w.get(), k.z.get(), k.h.get(), c, stream);
+    abc::cuda::recurrence_forward(cublas, loop, k.w.get(), nullptr, k.z.get(), nullptr, k.h.get(), c, stream);
   } else if (p == 0) {
-    abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, path.plan, k.w.get(), k.z.get(), k.h.get(), c,
-                                             stream);
+    abc::cuda::persistent_recurrence_forward(s.cell, s.T, s.B, s.H, path.plan, k.w.get(), nullptr, k.z.get(), nullptr,
+                                             k.h.get(), c, stream);
   } else if (path.rows == 0) {
-    abc::cuda::recurrence_backward(cublas, s, k.w.get(), k.z.get(), k.h.get(), c, k.dy.get(), dc, k.dz.get(),
-                                   k.dh0.get(), stream);
+    abc::cuda::recurrence_backward(cublas, loop, k.w.get(), k.z.get(), nullptr, k.h.get(), c, k.dy.get(), dc, k.dz.get(),
+                                   nullptr, k.dh0.get(), stream);
   } else {
-    abc::cuda::persistent_recurrence_backward(s.cell, s.T, s.B, s.H, path.plan, k.w.get(), k.z.get(), k.h.get(), c,
-                                              k.dy.get(), dc, k.dz.get(), k.dh0.get(), stream);
+    abc::cuda::persistent_recurrence_backward(s.cell, s.T, s.B, s.H, path.plan, k.w.get(), k.z.get(), nullptr,
+                                              k.h.get(), c, k.dy.get(), dc, k.dz.get(), nullptr, k.dh0.get(), stream);
   }
 }
 
@@ -290,7 +292,6 @@ int run(const lab::Args& args, const std::string& cells) {
   const int T = args.T > 0 ? args.T : kDefaultT;
   // Version 1 must be the step loop whatever ABC_RECURRENCE says; the persistent versions
   // call their launchers directly.
-  abc::cuda::set_recurrence_path(abc::cuda::RecurrencePath::kStepLoop);
   std::vector<CellKind> cell_list;
   if (cells != "rnn") cell_list.push_back(CellKind::kLstm);
   if (cells != "lstm") cell_list.push_back(CellKind::kRnn);

@@ -1,10 +1,10 @@
-// Kernel lab: the tanh RNN pointwise step, forward and backward (kernels/rnn_pointwise.cu).
+// Kernel lab: the tanh RNN pointwise step, forward and backward (kernels/cell_pointwise.cu, RnnCell).
 //   lab_rnn_pointwise [version] [B H] [--reps N] [--check-only]
 // Shapes: n = B * H elements, flat.
 //   forward:  z [n] pre-activations in, h = tanh(z) [n] out
 //   backward: h, dh [n] in, dz = dh * (1 - h^2) [n] out
 // Versions (0 = all). Every one calls cell::rnn_forward / cell::rnn_backward for the math:
-//   1  production (abc::cuda::rnn_pointwise_forward/backward): grid-stride over n in
+//   1  production (abc::cuda::cell_pointwise_forward/backward): grid-stride over n in
 //      size_t, its own 256 threads per block
 //   2  one thread per element, a grid that covers n (no stride loop)
 //   3  float4, grid-stride: every access 16 bytes. Needs n % 4 == 0: in the step loop the
@@ -15,7 +15,7 @@
 #include <string>
 #include <vector>
 
-#include "abc/cell_math.hpp"
+#include "abc/cells.hpp"
 #include "abc/cuda/check.hpp"
 #include "abc/cuda/ops.hpp"
 #include "abc/cuda/plan.hpp"
@@ -117,15 +117,19 @@ std::string needs_n_by_4(int B, int H) {
 }
 
 const std::vector<lab::Version<RnnCase>> kVersions = {
-    {"production: abc::cuda::rnn_pointwise_forward/backward (kernels/rnn_pointwise.cu)",
+    {"production: abc::cuda::cell_pointwise_forward/backward (kernels/cell_pointwise.cu)",
      false,
      abc::cuda::kThreads,
      any_shape,
      {[](const RnnCase& c, int, cudaStream_t s) {
-        abc::cuda::rnn_pointwise_forward(c.z.get(), c.h.get(), c.B * c.H, s);
+        // h_prev: the RNN's step does not read its value (h stands in).
+        abc::cuda::cell_pointwise_forward(abc::CellKind::kRnn, c.z.get(), nullptr, c.h.get(), c.h.get(), nullptr,
+                                          nullptr, c.B, c.H, s);
       },
       [](const RnnCase& c, int, cudaStream_t s) {
-        abc::cuda::rnn_pointwise_backward(c.h.get(), c.dh.get(), c.dz.get(), c.B * c.H, s);
+        abc::cuda::cell_pointwise_backward(abc::CellKind::kRnn, c.z.get(), nullptr, c.h.get(), c.h.get(), nullptr,
+                                           nullptr, c.dh.get(), nullptr, c.dz.get(), nullptr, nullptr, false, c.B, c.H,
+                                           s);
       }}},
     {"one thread per element, no stride loop",
      true,

@@ -92,22 +92,36 @@ class Backend {
   virtual void step_logits(const TokenId* tokens, int n, float* logits) = 0;
 };
 
+// Which of our CUDA implementations runs a recurrent layer, a value each CUDA backend is
+// built with (the CPU has one loop; cuDNN its own):
+//   kAuto:       the persistent kernels when the shape fits the device, else the step loop;
+//   kStepLoop:   per step one cuBLAS GEMM and the fused pointwise kernel;
+//   kPersistent: always the persistent kernels; a shape that does not fit throws abc::Error.
+enum class RecurrencePath { kAuto, kStepLoop, kPersistent };
+// "auto" / "loop" / "persistent" (--recurrence); anything else throws abc::Error naming them.
+RecurrencePath parse_recurrence_path(const std::string& value);
+
+// How a GPU backend runs (the CPU backend has no choices).
+struct BackendOptions {
+  RecurrencePath recurrence = RecurrencePath::kAuto;
+};
+
 // The CPU reference backend (OpenBLAS).
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
                                           int max_seq);
 
 // The CUDA backend; throws abc::Error when this build has no CUDA or no GPU is usable.
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
-                                           int max_seq);
+                                           int max_seq, const BackendOptions& options = {});
 
 // The CUDA backend with cuDNN running the recurrent layers (a developer and benchmark
 // option: `--backend cudnn`); throws abc::Error when this build has no cuDNN or no GPU
 // is usable.
 std::unique_ptr<Backend> make_cudnn_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
-                                            int max_seq);
+                                            int max_seq, const BackendOptions& options = {});
 
 // "cpu", "cuda" or "cudnn" ("cuda" already resolved from "auto" by resolve_device).
 std::unique_ptr<Backend> make_backend(const std::string& device, const ModelConfig& config, const AdamConfig& adam,
-                                      int max_batch, int max_seq);
+                                      int max_batch, int max_seq, const BackendOptions& options = {});
 
 }  // namespace abc

@@ -4,8 +4,12 @@
 //                           CPU with a one-line notice
 //   --backend ours|cudnn    on the GPU, who runs the recurrent layers: our kernels, or
 //                           NVIDIA's cuDNN (to compare loss curves and speed against)
+//   --recurrence auto|loop|persistent
+//                           which of our kernels' implementations runs them (BackendOptions)
 #pragma once
 #include <string>
+
+#include "abc/backend.hpp"
 
 namespace CLI {
 class App;
@@ -16,6 +20,7 @@ namespace abc {
 struct DeviceOptions {
   std::string device = "auto";   // auto | cpu | cuda
   std::string backend = "ours";  // ours | cudnn
+  std::string recurrence = "auto";  // auto | loop | persistent
 };
 
 // Registers --device and --backend on `app` (a program or a subcommand). A --device cudnn
@@ -26,6 +31,7 @@ struct ResolvedDevice {
   std::string device;   // "cpu" or "cuda"
   std::string backend;  // make_backend's name: "cpu", "cuda" or "cudnn"
   std::string notice;   // why --device auto runs on the CPU; empty otherwise
+  BackendOptions options;  // make_backend's options
   bool gpu() const { return device == "cuda"; }
 };
 

@@ -64,7 +64,7 @@ double median_rate(double work, const std::vector<double>& seconds) {
 std::unique_ptr<abc::Backend> open_backend(const abc::ResolvedDevice& device, const abc::ModelConfig& config,
                                            int max_batch, int max_seq) {
   try {
-    return abc::make_backend(device.backend, config, abc::AdamConfig{}, max_batch, max_seq);
+    return abc::make_backend(device.backend, config, abc::AdamConfig{}, max_batch, max_seq, device.options);
   } catch (const abc::Error& e) {
     const std::string flags = "--device " + device.device + (device.backend == "cudnn" ? " --backend cudnn" : "");
     throw abc::Error(flags + ": " + e.what(), e.exit_code());

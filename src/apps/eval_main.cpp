@@ -51,7 +51,8 @@ int main(int argc, char** argv) {
       abc::SequentialBatcher text(tokens, batch, seq);
       const abc::ResolvedDevice device = abc::resolve_device(compute);
       if (!device.notice.empty()) std::cerr << "abc_cuda_eval: note: " << device.notice << "\n";
-      const auto model = abc::make_backend(device.backend, ckpt.model, abc::AdamConfig{}, text.streams(), seq);
+      const auto model = abc::make_backend(device.backend, ckpt.model, abc::AdamConfig{}, text.streams(), seq,
+                                            device.options);
       model->upload_params(ckpt.params.data());
       abc::Chunk chunk;
       const double nats = abc::text_loss(*model, text, chunk);

@@ -122,8 +122,10 @@ struct CudnnLayers {
 
 class CudaBackend final : public Backend {
  public:
-  CudaBackend(const ModelConfig& config, const AdamConfig& adam, int max_batch, int max_seq, Recurrence recurrence)
+  CudaBackend(const ModelConfig& config, const AdamConfig& adam, int max_batch, int max_seq, Recurrence recurrence,
+              const BackendOptions& options)
       : layout_(config),
+        path_(options.recurrence),
         adam_(adam),
         max_batch_(max_batch),
         max_seq_(max_seq),
@@ -139,10 +141,12 @@ class CudaBackend final : public Backend {
     if (recurrence == Recurrence::kCudnn) cudnn_ = make_cudnn_layers();
     // cuDNN re-describes its data (and may wait) when the shape changes: not capturable.
     use_graphs_ = graphs_enabled() && !cudnn_;
-    // The recurrence path (ABC_RECURRENCE), the device limits it is planned with and the
-    // persistent kernels' shared memory limit are settled once, here: a bad value is
-    // reported now, and nothing is queried or set inside a capture.
+    // The device limits the recurrence path is planned with and the persistent kernels'
+    // shared memory limit are settled once, here: nothing is queried or set inside a capture.
     cuda::prepare_recurrence(config.cell, config.hidden);
+    if (path_ == RecurrencePath::kPersistent && !cudnn_) {  // a shape that cannot run is reported now
+      (void)cuda::uses_persistent(cuda::RecurrenceShape{config.cell, 1, max_batch, config.hidden, path_});
+    }
     stream_.synchronize();
   }
 
@@ -521,7 +525,9 @@ class CudaBackend final : public Backend {
       be.cudnn_layer_backward(l, T, B, x, dy, grads);
       return true;
     }
-    static cuda::RecurrenceShape shape(const LayerShape& s) { return cuda::RecurrenceShape{s.cell, s.T, s.B, s.H}; }
+    cuda::RecurrenceShape shape(const LayerShape& s) const {
+      return cuda::RecurrenceShape{s.cell, s.T, s.B, s.H, be.path_};
+    }
   };
 
   // The model pass's forward: fills the logits [T*B, V]. training: cuDNN keeps what
@@ -540,6 +546,7 @@ class CudaBackend final : public Backend {
   }
 
   ParamLayout layout_;
+  RecurrencePath path_;  // which of our implementations runs the recurrent layers
   AdamConfig adam_;
   int max_batch_, max_seq_;
   cuda::ArenaPlan plan_;
@@ -558,24 +565,24 @@ class CudaBackend final : public Backend {
 
 // `what` names the backend in the error when no GPU is usable.
 std::unique_ptr<Backend> start(const char* what, const ModelConfig& config, const AdamConfig& adam, int max_batch,
-                               int max_seq, Recurrence recurrence) {
+                               int max_seq, Recurrence recurrence, const BackendOptions& options) {
   const DeviceProbe probe = probe_cuda_device();
   if (!probe.usable) {
     throw Error(std::string("the ") + what + " backend cannot start: " + probe.reason + "; use --device cpu");
   }
-  return std::make_unique<CudaBackend>(config, adam, max_batch, max_seq, recurrence);
+  return std::make_unique<CudaBackend>(config, adam, max_batch, max_seq, recurrence, options);
 }
 
 }  // namespace
 
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
-                                           int max_seq) {
-  return start("CUDA", config, adam, max_batch, max_seq, Recurrence::kOurs);
+                                           int max_seq, const BackendOptions& options) {
+  return start("CUDA", config, adam, max_batch, max_seq, Recurrence::kOurs, options);
 }
 
 std::unique_ptr<Backend> make_cudnn_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
-                                            int max_seq) {
-  return start("cuDNN", config, adam, max_batch, max_seq, Recurrence::kCudnn);
+                                            int max_seq, const BackendOptions& options) {
+  return start("cuDNN", config, adam, max_batch, max_seq, Recurrence::kCudnn, options);
 }
 
 }  // namespace abc

@@ -1,6 +1,5 @@
 #include "abc/cuda/recurrence.hpp"
 
-#include <atomic>
 #include <cstddef>
 #include <cstdlib>
 
@@ -16,18 +15,15 @@ namespace {
 
 std::size_t sz(int n) { return static_cast<std::size_t>(n); }
 
-// -1 until the first recurrence_path() reads ABC_RECURRENCE or set_recurrence_path sets it.
-std::atomic<int> g_path{-1};
-
 // The plan of `s` when it takes the persistent path; fits = false for the step loop.
 PersistentPlan choose_path(const RecurrenceShape& s) {
-  const RecurrencePath path = recurrence_path();
+  const RecurrencePath path = s.path;
   if (path == RecurrencePath::kStepLoop) return PersistentPlan{};
   const PersistentDevice& device = persistent_device();
   PersistentPlan plan = plan_persistent(s.cell, s.H, s.B, device);
   if (path == RecurrencePath::kPersistent && !plan.fits) {
     const std::string cell = cell_kind_name(s.cell);
-    std::string message = "the persistent recurrence (ABC_RECURRENCE=persistent) cannot run " + cell +
+    std::string message = "the persistent recurrence (--recurrence persistent) cannot run " + cell +
                           " H=" + std::to_string(s.H) + ": it needs " + std::to_string(plan.needed) +
                           " bytes of shared memory per block (fp32 w_rec and one batch row's state), the device "
                           "allows " +
@@ -36,32 +32,12 @@ PersistentPlan choose_path(const RecurrenceShape& s) {
       message += ", and it runs at most " + std::to_string(kPersistentMaxThreads) + " units";
     }
     throw Error(message + "; the largest " + cell + " H that fits is " +
-                std::to_string(persistent_max_hidden(s.cell, device)) + " (use ABC_RECURRENCE=auto or loop)");
+                std::to_string(persistent_max_hidden(s.cell, device)) + " (use --recurrence auto or loop)");
   }
   return plan;
 }
 
 }  // namespace
-
-RecurrencePath parse_recurrence_path(const std::string& value) {
-  if (value == "auto") return RecurrencePath::kAuto;
-  if (value == "loop") return RecurrencePath::kStepLoop;
-  if (value == "persistent") return RecurrencePath::kPersistent;
-  throw Error("ABC_RECURRENCE: unknown recurrence path '" + value + "' (accepted: auto, loop, persistent)", kExitUsage);
-}
-
-void set_recurrence_path(RecurrencePath path) { g_path.store(static_cast<int>(path)); }
-
-RecurrencePath recurrence_path() {
-  int path = g_path.load();
-  if (path < 0) {
-    const char* env = std::getenv("ABC_RECURRENCE");
-    const RecurrencePath from_env = env ? parse_recurrence_path(env) : RecurrencePath::kAuto;
-    g_path.compare_exchange_strong(path, static_cast<int>(from_env));  // a concurrent set wins
-    path = g_path.load();
-  }
-  return static_cast<RecurrencePath>(path);
-}
 
 const PersistentDevice& persistent_device() {
   static const PersistentDevice device = [] {
@@ -84,7 +60,6 @@ const PersistentDevice& persistent_device() {
 }
 
 void prepare_recurrence(CellKind cell, int H) {
-  (void)recurrence_path();
   persistent_recurrence_prepare(cell, H, persistent_device().smem_optin);
 }
 

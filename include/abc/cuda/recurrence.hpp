@@ -4,6 +4,9 @@
 //  - the persistent kernels (kernels/persistent_recurrence.cu): one launch for all T
 //    steps, w_rec resident in shared memory; for small H, where the step loop is bound by
 //    per-step launch latency (plan_persistent in plan.hpp says which H fit).
+// Which one runs is RecurrenceShape::path, chosen by whoever builds the shape (the CUDA
+// backend: BackendOptions, from --recurrence); the choice is made when the work is
+// enqueued, so a captured CUDA graph replays its path.
 // Both give the same results up to summation order. The CUDA backend and the cuDNN
 // comparison suite both run these functions, so what the suite checks is what trains.
 // All pointers are device memory; the calls only enqueue work on `stream` (the cuBLAS
@@ -14,40 +17,31 @@
 
 #include <string>
 
+#include "abc/backend.hpp"
 #include "abc/cuda/plan.hpp"
 #include "abc/model.hpp"
 
 namespace abc {
 namespace cuda {
 
+using abc::RecurrencePath;  // backend.hpp: a value each call carries, never process state
+
 struct RecurrenceShape {
   CellKind cell = CellKind::kLstm;
   int T = 0, B = 0, H = 0;
+  RecurrencePath path = RecurrencePath::kAuto;  // which implementation runs it
 };
 
-// Which path recurrence_forward / recurrence_backward take. Process-wide; the default is
-// read once from the environment variable ABC_RECURRENCE (auto | loop | persistent; unset:
-// auto) at the first use, and set_recurrence_path overrides it.
-//   kAuto:       persistent when the shape fits the device, else the step loop;
-//   kStepLoop:   always the step loop;
-//   kPersistent: always persistent; a shape that does not fit throws abc::Error.
-// The choice is made when the work is enqueued: a captured CUDA graph replays its path.
-enum class RecurrencePath { kAuto, kStepLoop, kPersistent };
-void set_recurrence_path(RecurrencePath path);
-// Throws abc::Error naming the accepted values when ABC_RECURRENCE holds another.
-RecurrencePath recurrence_path();
-// "auto" / "loop" / "persistent"; anything else throws abc::Error naming those.
-RecurrencePath parse_recurrence_path(const std::string& value);
-// Whether recurrence_forward / recurrence_backward run `s` on the persistent kernels under
-// the current path (the device's limits are queried once per process, on the device
-// current then). kPersistent and a shape that does not fit: abc::Error naming H and the
-// shared memory needed against the device's.
+// Whether recurrence_forward / recurrence_backward run `s` on the persistent kernels (the
+// device's limits are queried once per process, on the device current then).
+// s.path = kPersistent and a shape that does not fit: abc::Error naming H and the shared
+// memory needed against the device's.
 bool uses_persistent(const RecurrenceShape& s);
 // The limits plan_persistent needs, of the device current at the first call (queried once).
 const PersistentDevice& persistent_device();
-// Readies both paths for layers of `cell` with H units, once, before any launch or graph
-// capture: reads the path (a bad ABC_RECURRENCE throws here) and the device's limits, and
-// raises the persistent kernels' shared memory limit for H (persistent_recurrence_prepare).
+// Readies the persistent path for layers of `cell` with H units, once, before any launch or
+// graph capture: reads the device's limits and raises the persistent kernels' shared
+// memory limit for H (persistent_recurrence_prepare).
 void prepare_recurrence(CellKind cell, int H);
 
 // z [T*B, G*H]: in, each step's input term (input GEMM or table rows, input bias included);
