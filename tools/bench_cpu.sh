@@ -30,7 +30,7 @@ cpu_name=$(lscpu | sed -nE 's/^Model name: *//p' | head -1)
 torch_version=$("$torch_python" -c "import torch; print(torch.__version__)")
 table="| cell | H | B | T | ours train chars/s | PyTorch train chars/s | ratio | ours sample chars/s | PyTorch sample chars/s | ratio |
 |---|---|---|---|---|---|---|---|---|---|"
-for cell in lstm rnn; do
+for cell in lstm rnn gru; do
   ours=$("$build/abc_cuda_bench" --device cpu --cell "$cell" --hidden 100 --batch 64 --seq 100 --repeats "$repeats")
   theirs=$("$torch_python" tools/torch_reference.py bench --cell "$cell" --hidden 100 --batch 64 --seq 100 \
     --threads 2 --repeats "$repeats")
