@@ -29,7 +29,7 @@ while [[ $# -gt 0 ]]; do
   shift
 done
 
-cells=(lstm rnn)
+cells=(lstm rnn gru)
 if [[ $quick == 1 ]]; then
   hiddens=(100); batches=(1 64); repeats=${repeats:-3}; steps=10; warmup=2; sample_chars=500
 elif [[ $quick == 2 ]]; then
