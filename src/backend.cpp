@@ -24,7 +24,7 @@ RecurrencePath parse_recurrence_path(const std::string& value) {
 
 std::unique_ptr<Backend> make_backend(const std::string& device, const ModelConfig& config, const AdamConfig& adam,
                                       int max_batch, int max_seq, const BackendOptions& options) {
-  if (device == "cpu") return make_cpu_backend(config, adam, max_batch, max_seq);
+  if (device == "cpu") return make_cpu_backend(config, adam, max_batch, max_seq, options.cpu_threads);
   if (device == "cuda") return make_cuda_backend(config, adam, max_batch, max_seq, options);
   if (device == "cudnn") return make_cudnn_backend(config, adam, max_batch, max_seq, options);
   throw Error("unknown backend '" + device + "' (expected cpu, cuda or cudnn)", kExitUsage);

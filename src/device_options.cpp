@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <vector>
 
+#include "abc/cpu_model.hpp"
 #include "abc/device_probe.hpp"
 #include "abc/error.hpp"
 
@@ -41,6 +42,11 @@ void add_device_options(CLI::App& app, DeviceOptions& options) {
       ->check(CLI::IsMember({"auto", "loop", "persistent"}))
       ->capture_default_str()
       ->group("Developer");
+  app.add_option("--threads", options.threads,
+                 "CPU threads to cut the work across (0: every core this process may use; results are the same "
+                 "run to run for a given count)")
+      ->check(CLI::Range(0, kMaxCpuThreads))
+      ->capture_default_str();
 }
 
 ResolvedDevice resolve_device(const DeviceOptions& options) {
@@ -53,6 +59,12 @@ ResolvedDevice resolve_device(const DeviceOptions& options) {
   }
   ResolvedDevice r;
   r.options.recurrence = parse_recurrence_path(options.recurrence);
+  if (options.threads < 0 || options.threads > kMaxCpuThreads) {
+    throw Error("--threads must be in 0.." + std::to_string(kMaxCpuThreads) + " (got " +
+                    std::to_string(options.threads) + ")",
+                kExitUsage);
+  }
+  r.options.cpu_threads = options.threads > 0 ? options.threads : available_cpu_threads();
   std::string no_gpu;  // why auto fell back to the CPU
   r.device = "cpu";
   if (options.device != "cpu") {
@@ -75,6 +87,12 @@ ResolvedDevice resolve_device(const DeviceOptions& options) {
   r.backend = options.backend == "cudnn" ? "cudnn" : r.device;
   if (!no_gpu.empty()) r.notice = no_gpu + ": running on the CPU";
   return r;
+}
+
+std::string ResolvedDevice::summary() const {
+  if (gpu()) return std::string("computing on the GPU (") + (backend == "cudnn" ? "cuDNN's" : "our") + " recurrence)";
+  const int n = options.cpu_threads;
+  return "computing on the CPU with " + std::to_string(n) + (n == 1 ? " thread" : " threads") + " (--threads)";
 }
 
 }  // namespace abc

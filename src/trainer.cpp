@@ -517,6 +517,7 @@ TrainResult train(const TrainOptions& requested, std::ostream& log, bool live) {
   const TrainOptions& options = start.options;
   const ResolvedDevice device = resolve_device(options.compute);
   if (!device.notice.empty()) log << "note: " << device.notice << "\n";
+  log << device.summary() << "\n";
   TrainingData data = load_training_data(start, log);
   data.settings.device = device.backend;
   TrainBatcher batcher(split_token_tunes(data.train), data.settings.batch, data.settings.seq, options.seed);

@@ -101,14 +101,16 @@ enum class RecurrencePath { kAuto, kStepLoop, kPersistent };
 // "auto" / "loop" / "persistent" (--recurrence); anything else throws abc::Error naming them.
 RecurrencePath parse_recurrence_path(const std::string& value);
 
-// How a GPU backend runs (the CPU backend has no choices).
+// How a backend runs.
 struct BackendOptions {
-  RecurrencePath recurrence = RecurrencePath::kAuto;
+  RecurrencePath recurrence = RecurrencePath::kAuto;  // CUDA: which implementation runs the layers
+  int cpu_threads = 1;  // CPU: the cores its work is cut across (--threads; results are
+                        // deterministic for a given count)
 };
 
 // The CPU reference backend (OpenBLAS).
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
-                                          int max_seq);
+                                          int max_seq, int threads = 1);
 
 // The CUDA backend; throws abc::Error when this build has no CUDA or no GPU is usable.
 std::unique_ptr<Backend> make_cuda_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,

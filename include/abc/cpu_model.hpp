@@ -27,14 +27,17 @@ struct CpuPassOps;
 template <class Scalar>
 class CpuModel {
  public:
-  // Chunks may have any T <= max_seq and B <= max_batch. Throws abc::Error on a bad
-  // config or limits. Parameters start at zero: call init_params() or fill params().
-  CpuModel(const ModelConfig& config, int max_batch, int max_seq);
+  // Chunks may have any T <= max_seq and B <= max_batch. threads: how many cores the
+  // model's work is cut across (1..kMaxCpuThreads; the result is deterministic for a given
+  // count). Throws abc::Error on a bad config or limits. Parameters start at zero: call
+  // init_params() or fill params().
+  CpuModel(const ModelConfig& config, int max_batch, int max_seq, int threads = 1);
 
   const ModelConfig& config() const { return layout_.config(); }
   const ParamLayout& layout() const { return layout_; }
   int max_batch() const { return max_batch_; }
   int max_seq() const { return max_seq_; }
+  int threads() const { return threads_; }
 
   std::size_t num_params() const { return layout_.total(); }
   Scalar* params() { return params_.data(); }  // [num_params], see ParamLayout
@@ -88,7 +91,7 @@ class CpuModel {
   void check_chunk(const Chunk& chunk) const;
 
   ParamLayout layout_;
-  int max_batch_, max_seq_;
+  int max_batch_, max_seq_, threads_;
   std::vector<Scalar> params_, grads_;
   std::vector<LayerBuffers> layers_;
   std::vector<Scalar> logits_;  // [T, B, V]; after the loss, d loss / d logits
@@ -98,10 +101,9 @@ class CpuModel {
   std::vector<Scalar> dc_;      // [max_batch, H] cell gradient carried back in time
 };
 
-// Threads OpenBLAS may use for the CPU GEMMs of this process (its default: all cores).
-// Sampling sets 1: its products have a handful of rows, and splitting them costs more
-// than it saves (and far more when another process keeps the cores busy).
-void set_cpu_gemm_threads(int threads);
+constexpr int kMaxCpuThreads = 64;
+// The cores this process may run on (at most kMaxCpuThreads): the default of --threads.
+int available_cpu_threads();
 
 extern template class CpuModel<float>;
 extern template class CpuModel<double>;

@@ -6,6 +6,8 @@
 //                           NVIDIA's cuDNN (to compare loss curves and speed against)
 //   --recurrence auto|loop|persistent
 //                           which of our kernels' implementations runs them (BackendOptions)
+//   --threads N             on the CPU, the cores the work is cut across (default: all this
+//                           process may use)
 #pragma once
 #include <string>
 
@@ -21,6 +23,7 @@ struct DeviceOptions {
   std::string device = "auto";   // auto | cpu | cuda
   std::string backend = "ours";  // ours | cudnn
   std::string recurrence = "auto";  // auto | loop | persistent
+  int threads = 0;                  // CPU threads; 0: all cores available
 };
 
 // Registers --device and --backend on `app` (a program or a subcommand). A --device cudnn
@@ -32,6 +35,8 @@ struct ResolvedDevice {
   std::string backend;  // make_backend's name: "cpu", "cuda" or "cudnn"
   std::string notice;   // why --device auto runs on the CPU; empty otherwise
   BackendOptions options;  // make_backend's options
+  // One line for the log: where the work runs, e.g. "computing on the CPU with 2 threads".
+  std::string summary() const;
   bool gpu() const { return device == "cuda"; }
 };
 

@@ -101,6 +101,7 @@ int main(int argc, char** argv) {
     config.dropout = 0.1f;
     const abc::ResolvedDevice device = abc::resolve_device(compute);
     if (!device.notice.empty()) std::cerr << "abc_cuda_bench: note: " << device.notice << "\n";
+    std::cerr << "abc_cuda_bench: " << device.summary() << "\n";
     const bool gpu = device.gpu();
     const auto model = open_backend(device, config, batch, seq);
     std::vector<float> params(model->num_params());

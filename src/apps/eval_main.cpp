@@ -51,6 +51,7 @@ int main(int argc, char** argv) {
       abc::SequentialBatcher text(tokens, batch, seq);
       const abc::ResolvedDevice device = abc::resolve_device(compute);
       if (!device.notice.empty()) std::cerr << "abc_cuda_eval: note: " << device.notice << "\n";
+      std::cerr << "abc_cuda_eval: " << device.summary() << "\n";
       const auto model = abc::make_backend(device.backend, ckpt.model, abc::AdamConfig{}, text.streams(), seq,
                                             device.options);
       model->upload_params(ckpt.params.data());

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
     if (!device.notice.empty()) std::cerr << "abc_cuda_sample: note: " << device.notice << "\n";
     // All tunes of a group are drawn in parallel, one stream each.
     const int streams = max_streams > 0 ? std::min(o.n, max_streams) : std::min(o.n, device.gpu() ? 1024 : 64);
-    if (!device.gpu()) abc::set_cpu_gemm_threads(1);
+    std::cerr << "abc_cuda_sample: " << device.summary() << "\n";
     const auto backend = abc::make_backend(device.backend, ckpt.model, abc::AdamConfig{}, streams, 1, device.options);
     backend->upload_params(ckpt.params.data());
     std::ofstream file;

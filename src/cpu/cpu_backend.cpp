@@ -12,8 +12,8 @@ namespace {
 
 class CpuBackend final : public Backend {
  public:
-  CpuBackend(const ModelConfig& config, const AdamConfig& adam, int max_batch, int max_seq)
-      : model_(config, max_batch, max_seq),
+  CpuBackend(const ModelConfig& config, const AdamConfig& adam, int max_batch, int max_seq, int threads)
+      : model_(config, max_batch, max_seq, threads),
         adam_(model_.num_params(), adam),
         logits_(static_cast<std::size_t>(max_batch) * static_cast<std::size_t>(config.vocab)) {}
 
@@ -94,8 +94,8 @@ class CpuBackend final : public Backend {
 }  // namespace
 
 std::unique_ptr<Backend> make_cpu_backend(const ModelConfig& config, const AdamConfig& adam, int max_batch,
-                                          int max_seq) {
-  return std::make_unique<CpuBackend>(config, adam, max_batch, max_seq);
+                                          int max_seq, int threads) {
+  return std::make_unique<CpuBackend>(config, adam, max_batch, max_seq, threads);
 }
 
 }  // namespace abc

@@ -1,9 +1,13 @@
 #include "abc/cpu_model.hpp"
 
 #include <cblas.h>
+#include <omp.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "abc/cell_math.hpp"
 #include "abc/error.hpp"
@@ -38,18 +42,43 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, const double* A, int 
 
 std::size_t sz(int n) { return static_cast<std::size_t>(n); }
 
+// Runs f(part, parts) for every part 0..parts-1 on up to `parts` OpenMP threads (parts <= 1:
+// inline, no thread). Each part owns a fixed slice of the work, so the result depends on
+// the number of parts only, never on which thread ran a part or when. f must not throw.
+template <class F>
+void for_parts(int parts, F&& f) {
+  if (parts <= 1) {
+    f(0, 1);
+    return;
+  }
+#pragma omp parallel num_threads(parts)
+  {
+    const int n = omp_get_num_threads();
+    for (int p = omp_get_thread_num(); p < parts; p += n) f(p, parts);
+  }
+}
+
+// Part p's slice [first, second) of n items cut into `parts` nearly equal slices.
+std::pair<int, int> slice(int n, int p, int parts) {
+  const long long N = n;
+  return {static_cast<int>(N * p / parts), static_cast<int>(N * (p + 1) / parts)};
+}
+
+// Parts for n items when each part should have at least `grain` of them.
+int parts_for(int threads, int n, int grain) { return std::max(1, std::min(threads, n / std::max(1, grain))); }
+
 // out[r, :] = row for every r of [rows, n].
 template <class S>
 void broadcast_rows(const S* row, std::size_t rows, int n, S* out) {
   for (std::size_t r = 0; r < rows; ++r) std::copy(row, row + n, out + r * sz(n));
 }
 
-// sums[n] = column sums of m [rows, n] (a bias gradient).
+// sums[k] = sum over r of m[r * stride + k] for k < n (a bias gradient; rows ascending).
 template <class S>
-void column_sums(const S* m, std::size_t rows, int n, S* sums) {
+void column_sums(const S* m, std::size_t rows, int n, int stride, S* sums) {
   std::fill(sums, sums + n, S(0));
   for (std::size_t r = 0; r < rows; ++r) {
-    const S* row = m + r * sz(n);
+    const S* row = m + r * sz(stride);
     for (int k = 0; k < n; ++k) sums[k] += row[k];
   }
 }
@@ -62,19 +91,22 @@ namespace cpu {
 // step). z [T*B, G*H]: in, the input terms; out, what backward needs. u [T*B, G*H]
 // (split cells, else null): out, the recurrent terms h_prev @ w_rec + rec_bias; unsplit
 // cells get theirs added into z. h, c [T+1, B, H]: slot 0 in, slots 1..T out (c: cell
-// state only, else null).
+// state only, else null). Only the streams [b0, b1) of the B are computed: they are
+// independent, so the streams can be cut into parts that run at the same time.
 template <class Cell, class S>
-void recurrence_forward(const S* w_rec, const S* rec_bias, S* z, S* u, S* h, S* c, int T, int B, int H) {
-  const int GH = Cell::kGates * H;
+void recurrence_forward(const S* w_rec, const S* rec_bias, S* z, S* u, S* h, S* c, int T, int B, int H, int b0,
+                        int b1) {
+  const int GH = Cell::kGates * H, nb = b1 - b0;
   const std::size_t BH = sz(B) * sz(H), BGH = sz(B) * sz(GH);
-  if (Cell::kSplitRecurrent) broadcast_rows(rec_bias, sz(T) * sz(B), GH, u);
   for (int t = 0; t < T; ++t) {
     S* zt = z + sz(t) * BGH;
     S* ut = Cell::kSplitRecurrent ? u + sz(t) * BGH : nullptr;
-    gemm(false, false, B, GH, H, h + sz(t) * BH, H, w_rec, GH, S(1), Cell::kSplitRecurrent ? ut : zt, GH);
+    if (Cell::kSplitRecurrent) broadcast_rows(rec_bias, sz(nb), GH, ut + sz(b0) * sz(GH));
+    gemm(false, false, nb, GH, H, h + sz(t) * BH + sz(b0) * sz(H), H, w_rec, GH, S(1),
+         (Cell::kSplitRecurrent ? ut : zt) + sz(b0) * sz(GH), GH);
     S* c_prev = Cell::kCellState ? c + sz(t) * BH : nullptr;
     S* c_next = Cell::kCellState ? c + sz(t + 1) * BH : nullptr;
-    for (int b = 0; b < B; ++b) {
+    for (int b = b0; b < b1; ++b) {
       for (int j = 0; j < H; ++j) {
         step_unit_forward<Cell>(zt, ut, h + sz(t) * BH, h + sz(t + 1) * BH, c_prev, c_next, sz(b), sz(j), sz(H));
       }
@@ -86,11 +118,11 @@ void recurrence_forward(const S* w_rec, const S* rec_bias, S* z, S* u, S* h, S* 
 // d loss / d h_t from above; gains the recurrent terms (dy[t] gains step t+1's before step
 // t reads it). dc [B, H] (cell state): in d c_T, out d c_0. dz [T*B, G*H]: out, d loss /
 // d input terms; du: d loss / d recurrent terms (split cells; else pass dz, they are equal).
-// dh0 [B, H]: out, d loss / d h_0.
+// dh0 [B, H]: out, d loss / d h_0. Streams [b0, b1) only, as recurrence_forward.
 template <class Cell, class S>
 void recurrence_backward(const S* w_rec, const S* z, const S* u, const S* h, const S* c, S* dy, S* dc, S* dz,
-                         S* du, S* dh0, int T, int B, int H) {
-  const int GH = Cell::kGates * H;
+                         S* du, S* dh0, int T, int B, int H, int b0, int b1) {
+  const int GH = Cell::kGates * H, nb = b1 - b0;
   const std::size_t BH = sz(B) * sz(H), BGH = sz(B) * sz(GH);
   for (int t = T - 1; t >= 0; --t) {
     const std::size_t g0 = sz(t) * BGH;
@@ -98,7 +130,7 @@ void recurrence_backward(const S* w_rec, const S* z, const S* u, const S* h, con
     const S* c_prev = Cell::kCellState ? c + sz(t) * BH : nullptr;
     const S* c_next = Cell::kCellState ? c + sz(t + 1) * BH : nullptr;
     const S* ut = Cell::kSplitRecurrent ? u + g0 : nullptr;
-    for (int b = 0; b < B; ++b) {
+    for (int b = b0; b < b1; ++b) {
       for (int j = 0; j < H; ++j) {
         step_unit_backward<Cell>(z + g0, ut, h + sz(t) * BH, h + sz(t + 1) * BH, c_prev, c_next, dy + sz(t) * BH, dc,
                                  dz + g0, du + g0, dh_prev, t > 0, sz(b), sz(j), sz(H));
@@ -107,7 +139,7 @@ void recurrence_backward(const S* w_rec, const S* z, const S* u, const S* h, con
     // dh_prev (+)= du_t @ w_rec^T: at t = 0 it starts from zero unless the skip term is there.
     if (dh_prev == nullptr) continue;  // no gradient wanted into the chunk's initial state
     const S beta = t > 0 || Cell::kHiddenSkip ? S(1) : S(0);
-    gemm(false, true, B, H, GH, du + g0, GH, w_rec, GH, beta, dh_prev, H);
+    gemm(false, true, nb, H, GH, du + g0 + sz(b0) * sz(GH), GH, w_rec, GH, beta, dh_prev + sz(b0) * sz(H), H);
   }
 }
 
@@ -115,12 +147,12 @@ void recurrence_backward(const S* w_rec, const S* z, const S* u, const S* h, con
 
 namespace {
 
-// Dropout on a layer's output h [T, B, H]: mask and dropped, same shape.
+// Dropout on a layer's output h [T, B, H]: mask and dropped, same shape; steps [t0, t1).
 template <class S>
-void apply_dropout(const S* h, S* mask, S* dropped, int T, int B, int H, int layer, U32x2 key,
+void apply_dropout(const S* h, S* mask, S* dropped, int t0, int t1, int B, int H, int layer, U32x2 key,
                    float p) {
   const S scale = cell::dropout_scale<S>(p);
-  for (int t = 0; t < T; ++t) {
+  for (int t = t0; t < t1; ++t) {
     for (int b = 0; b < B; ++b) {
       const std::size_t row = (sz(t) * sz(B) + sz(b)) * sz(H);
       for (int j0 = 0; j0 < H; j0 += 4) {  // one Philox call serves four units
@@ -139,9 +171,9 @@ void apply_dropout(const S* h, S* mask, S* dropped, int T, int B, int H, int lay
 // the summed nats. With grad_scale != 0 the logits are replaced by
 // grad_scale * d(loss)/d(logits).
 template <class S>
-double softmax_xent(S* logits, const TokenId* targets, std::size_t rows, int V, S grad_scale) {
+double softmax_rows(S* logits, const TokenId* targets, std::size_t r0, std::size_t r1, int V, S grad_scale) {
   double total = 0.0;
-  for (std::size_t r = 0; r < rows; ++r) {
+  for (std::size_t r = r0; r < r1; ++r) {
     S* z = logits + r * sz(V);
     const int target = targets[r];
     const S m = *std::max_element(z, z + V);
@@ -161,16 +193,39 @@ double softmax_xent(S* logits, const TokenId* targets, std::size_t rows, int V, 
   return total;
 }
 
+// softmax_rows over all rows, cut into parts whose sums are added in part order.
+template <class S>
+double softmax_xent(S* logits, const TokenId* targets, std::size_t rows, int V, S grad_scale, int threads) {
+  const int n = static_cast<int>(rows);
+  const int parts = parts_for(threads, n, 16);
+  std::array<double, kMaxCpuThreads> sums{};
+  for_parts(parts, [&](int p, int np) {
+    const auto [r0, r1] = slice(n, p, np);
+    sums[sz(p)] = softmax_rows(logits, targets, sz(r0), sz(r1), V, grad_scale);
+  });
+  double total = 0.0;
+  for (double s : sums) total += s;
+  return total;
+}
+
 }  // namespace
 
 template <class S>
-CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq)
-    : layout_(config), max_batch_(max_batch), max_seq_(max_seq) {
+CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq, int threads)
+    : layout_(config), max_batch_(max_batch), max_seq_(max_seq), threads_(threads) {
   if (max_batch < 1 || max_seq < 1) {
     throw Error("model batch and sequence limits must be at least 1 (got batch " +
                     std::to_string(max_batch) + ", seq " + std::to_string(max_seq) + ")",
                 kExitUsage);
   }
+  if (threads < 1 || threads > kMaxCpuThreads) {
+    throw Error("CPU threads must be in 1.." + std::to_string(kMaxCpuThreads) + " (got " + std::to_string(threads) +
+                    ")",
+                kExitUsage);
+  }
+  // The model runs its own threads: OpenBLAS stays single-threaded inside each, so no
+  // BLAS thread spins while another waits for it.
+  openblas_set_num_threads(1);
   const CellInfo cell = cell_info(config.cell);
   const bool has_c = cell.cell_state, split = cell.split_recurrent;
   const std::size_t H = sz(config.hidden), GH = sz(layout_.gates()) * H;
@@ -232,13 +287,20 @@ void CpuModel<S>::check_chunk(const Chunk& chunk) const {
   check_token_ids(chunk.targets.data(), n, config().vocab, "target");
 }
 
-// The operations of the model pass (model_pass.hpp) on the CPU model's buffers.
+// The operations of the model pass (model_pass.hpp) on the CPU model's buffers. With
+// threads > 1 each op cuts its work into parts that share nothing and runs them on OpenMP
+// threads, OpenBLAS single-threaded inside each: the recurrence by streams (the B rows
+// are independent for all T steps, so a part never waits for another), the products over
+// all T*B rows by rows or by output columns, sums by columns. A part's result does not
+// depend on the others, so a run is deterministic for its thread count.
 template <class S>
 struct CpuPassOps {
   using Scalar = S;
   using Tokens = const TokenId*;
   using Key = U32x2;
   CpuModel<S>& m;
+
+  int threads() const { return m.threads_; }
 
   LayerBuffers<S> layer(int l) const {
     auto& buf = m.layers_[sz(l)];
@@ -253,62 +315,107 @@ struct CpuPassOps {
   void copy(S* dst, const S* src, std::size_t n) const { std::copy(src, src + n, dst); }
   void zero(S* dst, std::size_t n) const { std::fill(dst, dst + n, S(0)); }
 
+  // Rows [0, rows) cut into parts: f(r0, r1).
+  template <class F>
+  void by_rows(int rows, F&& f) const {
+    for_parts(parts_for(threads(), rows, 8), [&](int p, int np) {
+      const auto [r0, r1] = slice(rows, p, np);
+      f(r0, r1);
+    });
+  }
+  // Columns [0, n) cut into parts of at least 16: f(c0, c1).
+  template <class F>
+  void by_columns(int n, F&& f) const {
+    for_parts(parts_for(threads(), n, 16), [&](int p, int np) {
+      const auto [c0, c1] = slice(n, p, np);
+      f(c0, c1);
+    });
+  }
+
   void table_input_term(Tokens tokens, const S* table, const S* bias, int rows, int N, S* z) const {
-    for (int r = 0; r < rows; ++r) {  // row gather from the token table
-      const S* row = table + sz(tokens[r]) * sz(N);
-      S* zr = z + sz(r) * sz(N);
-      for (int k = 0; k < N; ++k) zr[k] = row[k] + bias[k];
-    }
+    by_rows(rows, [&](int r0, int r1) {
+      for (int r = r0; r < r1; ++r) {  // row gather from the token table
+        const S* row = table + sz(tokens[r]) * sz(N);
+        S* zr = z + sz(r) * sz(N);
+        for (int k = 0; k < N; ++k) zr[k] = row[k] + bias[k];
+      }
+    });
   }
   void dense_input_term(int rows, int in, int N, const S* x, const S* w, const S* bias, S* z) const {
-    broadcast_rows(bias, sz(rows), N, z);
-    gemm(false, false, rows, N, in, x, in, w, N, S(1), z, N);
+    by_rows(rows, [&](int r0, int r1) {
+      S* zr = z + sz(r0) * sz(N);
+      broadcast_rows(bias, sz(r1 - r0), N, zr);
+      gemm(false, false, r1 - r0, N, in, x + sz(r0) * sz(in), in, w, N, S(1), zr, N);
+    });
   }
   void recurrence_forward(const LayerShape& s, const S* w_rec, const S* rec_bias, S* z, S* u, S* h, S* c) const {
     with_cell(s.cell, [&](auto cell) {
-      cpu::recurrence_forward<decltype(cell)>(w_rec, rec_bias, z, u, h, c, s.T, s.B, s.H);
+      for_parts(parts_for(threads(), s.B, 1), [&](int p, int np) {
+        const auto [b0, b1] = slice(s.B, p, np);
+        cpu::recurrence_forward<decltype(cell)>(w_rec, rec_bias, z, u, h, c, s.T, s.B, s.H, b0, b1);
+      });
     });
   }
   void recurrence_backward(const LayerShape& s, const S* w_rec, const S* z, const S* u, const S* h, const S* c, S* dy,
                            S* dc, S* dz, S* du, S* dh0) const {
     with_cell(s.cell, [&](auto cell) {
-      cpu::recurrence_backward<decltype(cell)>(w_rec, z, u, h, c, dy, dc, dz, du != nullptr ? du : dz, dh0, s.T, s.B,
-                                               s.H);
+      for_parts(parts_for(threads(), s.B, 1), [&](int p, int np) {
+        const auto [b0, b1] = slice(s.B, p, np);
+        cpu::recurrence_backward<decltype(cell)>(w_rec, z, u, h, c, dy, dc, dz, du != nullptr ? du : dz, dh0, s.T,
+                                                 s.B, s.H, b0, b1);
+      });
     });
   }
   void recurrent_weight_grads(const LayerShape& s, const S* h, const S* dz, const S* du, S* dw_rec, S* dbias,
                               S* drec_bias) const {
     const int GH = gate_count(s.cell) * s.H, rows = s.T * s.B;
-    gemm(true, false, s.H, GH, rows, h, s.H, du != nullptr ? du : dz, GH, S(0), dw_rec, GH);
-    column_sums(dz, sz(rows), GH, dbias);
-    if (du != nullptr) column_sums(du, sz(rows), GH, drec_bias);
+    const S* drec = du != nullptr ? du : dz;
+    by_columns(GH, [&](int c0, int c1) {
+      gemm(true, false, s.H, c1 - c0, rows, h, s.H, drec + c0, GH, S(0), dw_rec + c0, GH);
+      column_sums(dz + c0, sz(rows), c1 - c0, GH, dbias + c0);
+      if (du != nullptr) column_sums(du + c0, sz(rows), c1 - c0, GH, drec_bias + c0);
+    });
   }
   void table_grad(Tokens tokens, const S* dz, int rows, int V, int N, S* grad) const {
-    std::fill(grad, grad + sz(V) * sz(N), S(0));
-    for (int r = 0; r < rows; ++r) {  // scatter-add into the token table
-      S* dst = grad + sz(tokens[r]) * sz(N);
-      const S* src = dz + sz(r) * sz(N);
-      for (int k = 0; k < N; ++k) dst[k] += src[k];
-    }
+    by_columns(N, [&](int c0, int c1) {
+      for (int v = 0; v < V; ++v) std::fill(grad + sz(v) * sz(N) + sz(c0), grad + sz(v) * sz(N) + sz(c1), S(0));
+      for (int r = 0; r < rows; ++r) {  // scatter-add into the token table, rows ascending
+        S* dst = grad + sz(tokens[r]) * sz(N);
+        const S* src = dz + sz(r) * sz(N);
+        for (int k = c0; k < c1; ++k) dst[k] += src[k];
+      }
+    });
   }
   void dense_input_grads(int rows, int in, int N, const S* x, const S* w, const S* dz, S* dw, S* dx) const {
-    gemm(true, false, in, N, rows, x, in, dz, N, S(0), dw, N);
-    gemm(false, true, rows, in, N, dz, N, w, N, S(0), dx, in);
+    by_columns(N, [&](int c0, int c1) { gemm(true, false, in, c1 - c0, rows, x, in, dz + c0, N, S(0), dw + c0, N); });
+    by_rows(rows, [&](int r0, int r1) {
+      gemm(false, true, r1 - r0, in, N, dz + sz(r0) * sz(N), N, w, N, S(0), dx + sz(r0) * sz(in), in);
+    });
   }
   void dropout_forward(const S* h, S* mask, S* dropped, int T, int B, int H, int layer, U32x2 key, float p) const {
-    apply_dropout(h, mask, dropped, T, B, H, layer, key, p);
+    for_parts(parts_for(threads(), T, 1), [&](int part, int np) {
+      const auto [t0, t1] = slice(T, part, np);
+      apply_dropout(h, mask, dropped, t0, t1, B, H, layer, key, p);
+    });
   }
   void dropout_backward(const S* mask, S* dy, std::size_t n) const {
     for (std::size_t k = 0; k < n; ++k) dy[k] *= mask[k];
   }
   void output_forward(int rows, int H, int V, const S* x, const S* w, const S* b, S* logits) const {
-    broadcast_rows(b, sz(rows), V, logits);
-    gemm(false, false, rows, V, H, x, H, w, V, S(1), logits, V);
+    by_rows(rows, [&](int r0, int r1) {
+      S* lr = logits + sz(r0) * sz(V);
+      broadcast_rows(b, sz(r1 - r0), V, lr);
+      gemm(false, false, r1 - r0, V, H, x + sz(r0) * sz(H), H, w, V, S(1), lr, V);
+    });
   }
   void output_backward(int rows, int H, int V, const S* x, const S* w, const S* dlogits, S* dw, S* db, S* dx) const {
-    gemm(true, false, H, V, rows, x, H, dlogits, V, S(0), dw, V);
-    column_sums(dlogits, sz(rows), V, db);
-    gemm(false, true, rows, H, V, dlogits, V, w, V, S(0), dx, H);
+    by_columns(V, [&](int c0, int c1) {
+      gemm(true, false, H, c1 - c0, rows, x, H, dlogits + c0, V, S(0), dw + c0, V);
+      column_sums(dlogits + c0, sz(rows), c1 - c0, V, db + c0);
+    });
+    by_rows(rows, [&](int r0, int r1) {
+      gemm(false, true, r1 - r0, H, V, dlogits + sz(r0) * sz(V), V, w, V, S(0), dx + sz(r0) * sz(H), H);
+    });
   }
   bool layer_forward_elsewhere(int, int, int, bool, const S*, const LayerBuffers<S>&) const { return false; }
   bool layer_backward_elsewhere(int, int, int, const S*, S*, S*) const { return false; }
@@ -324,7 +431,7 @@ double CpuModel<S>::forward_backward(const Chunk& chunk, std::uint64_t dropout_s
   model_forward(ops, layout_, params_.data(), chunk.inputs.data(), chunk.T, chunk.B, true, dropout,
                 dropout_key(dropout_seed, step));
   const double sum = softmax_xent(logits_.data(), chunk.targets.data(), rows, config().vocab,
-                                  S(1) / static_cast<S>(rows));
+                                  S(1) / static_cast<S>(rows), threads_);
   model_backward(ops, layout_, params_.data(), grads_.data(), chunk.inputs.data(), chunk.T, chunk.B, dropout);
   return sum / static_cast<double>(rows);
 }
@@ -335,7 +442,7 @@ double CpuModel<S>::evaluate(const Chunk& chunk) {
   CpuPassOps<S> ops{*this};
   model_forward(ops, layout_, params_.data(), chunk.inputs.data(), chunk.T, chunk.B, false, false, U32x2{});
   return softmax_xent(logits_.data(), chunk.targets.data(), sz(chunk.T) * sz(chunk.B),
-                      config().vocab, S(0));
+                      config().vocab, S(0), threads_);
 }
 
 template <class S>
@@ -351,7 +458,10 @@ void CpuModel<S>::step_logits(const TokenId* tokens, int batch, S* logits) {
             logits);
 }
 
-void set_cpu_gemm_threads(int threads) { openblas_set_num_threads(threads); }
+int available_cpu_threads() {
+  const int n = omp_get_num_procs();  // the cores this process may run on (its affinity mask)
+  return std::max(1, std::min(n, kMaxCpuThreads));
+}
 
 template class CpuModel<float>;
 template class CpuModel<double>;
