@@ -1,58 +1,206 @@
 #!/usr/bin/env bash
-# CPU benchmark: training and sampling chars/s of abc-cuda's CPU backend and of the same
-# model in PyTorch (Debian's python3-torch, 2 threads), same shapes, same machine, same
-# run. Prints a markdown table with the ratios; --write puts it into BENCHMARKS.md.
-#   tools/bench_cpu.sh [--write] [--repeats N]
+# CPU benchmark: abc-cuda's CPU backend against the same model in PyTorch (Debian's
+# python3-torch), same shapes, same machine, same run. For LSTM, RNN and GRU at H=100,
+# T=100, B=16 and 64, each program with 1 and with 2 threads: training chars/s, CPU
+# seconds per million trained characters, the share of the machine's FMA peak; then
+# evaluation chars/s and sampling chars/s with 1 and 64 streams. Prints markdown tables
+# with the ratios; --write puts them into BENCHMARKS.md.
+#   tools/bench_cpu.sh [--write] [--repeats N] [--quick]
+#   --quick: 1 repeat (unless --repeats), 2 steps, short sampling: checks that the script
+#            runs; its numbers mean nothing
+# Environment: BUILD_DIR (default build), TORCH_PYTHON (default /usr/bin/python3), CORPUS
+# (default data/corpus/train.txt), FMA_UNITS and FMA_LANES (override the peak's guesses).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 write=0
-repeats=5
+repeats=
+quick=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --write) write=1 ;;
-    --repeats) repeats=$2; shift ;;
-    *) echo "bench_cpu.sh: unknown option '$1'" >&2; exit 2 ;;
+    --repeats) repeats=${2:?--repeats needs a number}; shift ;;
+    --quick) quick=1 ;;
+    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    *) echo "bench_cpu.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
 done
-build=${BUILD_DIR:-build}
-torch_python=${TORCH_PYTHON:-/usr/bin/python3}
-[[ -f data/corpus/train.txt ]] || { echo "bench_cpu.sh: no corpus: run tools/fetch_corpus.sh and $build/abc_cuda_corpus" >&2; exit 1; }
-if ! "$torch_python" -c "import torch" 2>/dev/null; then
-  echo "bench_cpu.sh: installing python3-torch (Debian) for the PyTorch side"
-  apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
-fi
-cmake --build "$build" -j "$(nproc)" --target abc_cuda_bench >/dev/null
+die() { echo "bench_cpu.sh: $*" >&2; exit 1; }
 
-field() { sed -E "s/.*$1=([0-9.]+).*/\1/" <<<"$2"; }
-cpu_name=$(lscpu | sed -nE 's/^Model name: *//p' | head -1)
-torch_version=$("$torch_python" -c "import torch; print(torch.__version__)")
-table="| cell | H | B | T | ours train chars/s | PyTorch train chars/s | ratio | ours sample chars/s | PyTorch sample chars/s | ratio |
+hidden=100
+seq=100
+cells=(lstm rnn gru)
+batches=(16 64)
+if [[ $quick == 1 ]]; then
+  repeats=${repeats:-1}; steps=2; warmup=1
+  ours_sample_1=200; torch_sample_1=50; sample_64=20
+else
+  repeats=${repeats:-5}; steps=20; warmup=3
+  # Steps per repeat: one stream is fast for us, slow for PyTorch; 64 streams are 64 chars a step.
+  ours_sample_1=20000; torch_sample_1=2000; sample_64=2000
+fi
+
+build=${BUILD_DIR:-build}
+[[ $build == /* ]] || build=$root/$build
+[[ -f $build/CMakeCache.txt ]] || die "no build in $build: cmake -S . -B build -DCMAKE_BUILD_TYPE=Release, or set BUILD_DIR"
+cmake --build "$build" -j "$(nproc)" --target abc_cuda_bench >/dev/null ||
+  die "building abc_cuda_bench in $build failed (cmake --build $build --target abc_cuda_bench shows why)"
+bench=$build/abc_cuda_bench
+"$bench" --help 2>&1 | grep -q -- '--threads' || die "rebuild: this abc_cuda_bench ($bench) has no --threads"
+corpus=${CORPUS:-data/corpus/train.txt}
+[[ -f $corpus ]] || die "no corpus at $corpus: run tools/fetch_corpus.sh and $build/abc_cuda_corpus, or set CORPUS"
+torch_python=${TORCH_PYTHON:-/usr/bin/python3}
+torch_version=$("$torch_python" -c 'import torch; print(torch.__version__)' 2>/dev/null) ||
+  die "$torch_python cannot import torch: apt-get install python3-torch (Debian), or set TORCH_PYTHON to a Python that has it"
+
+# Runs one measurement and prints its key=value line; a failure ends the script, with the
+# program's last error line.
+measure() {
+  local label=$1 out err rc=0
+  shift
+  err=$(mktemp)
+  out=$("$@" 2>"$err") || rc=$?
+  local why
+  why=$(grep -v '^[[:space:]]*$' "$err" | tail -1) || true
+  rm -f "$err"
+  if [[ $rc != 0 ]]; then
+    [[ $why == *--threads* && $1 == "$bench" ]] && die "rebuild: this abc_cuda_bench ($bench) has no --threads ($why)"
+    die "$label failed (exit $rc): ${why:-no message}"
+  fi
+  echo "$out"
+}
+# The number after KEY= in a key=value line, or n/a.
+field() {
+  local v
+  v=$(grep -oE "(^| )$1=[0-9.]+" <<<"$2" | head -1 | cut -d= -f2) || true
+  echo "${v:-n/a}"
+}
+# a / b as "1.23x" (printf format $3, default %.2f), or n/a.
+ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf f "x", a / b; else print "n/a" }'; }
+# "a / b (b/a)": CPU seconds with 1 and 2 threads and how much more 2 threads spend.
+cpu_pair() { echo "$(printf '%.2f' "$1") / $(printf '%.2f' "$2") ($(ratio "$2" "$1"))"; }
+
+# The machine's FMA peak: cores x FMA units x fp32 lanes per unit x 2 FLOP (an FMA is a
+# multiply and an add) x GHz. Lanes from /proc/cpuinfo: avx512f 16, avx2 8, else 4 (SSE);
+# but AMD family 25 (Zen 3/4) runs 512-bit ops on its two 256-bit FMA pipes, so 8 there.
+# Two FMA units per core is assumed (true of Zen 2-5 and most Xeons; some Xeons with
+# AVX-512 have one): FMA_UNITS / FMA_LANES override.
+cores=$(nproc)
+flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
+vendor=$(grep -m1 '^vendor_id' /proc/cpuinfo | sed 's/.*: *//' || true)
+family=$(grep -m1 '^cpu family' /proc/cpuinfo | sed 's/.*: *//' || true)
+if [[ " $flags " == *" avx512f "* ]]; then
+  isa=avx512f; lanes=16
+  [[ $vendor == AuthenticAMD && $family == 25 ]] && lanes=8
+elif [[ " $flags " == *" avx2 "* ]]; then
+  isa=avx2; lanes=8
+else
+  isa=sse; lanes=4
+fi
+lanes=${FMA_LANES:-$lanes}
+units=${FMA_UNITS:-2}
+mhz=$(lscpu | sed -nE 's/^CPU max MHz: *([0-9.]+).*/\1/p' | head -1)
+mhz_from="lscpu's CPU max MHz"
+if [[ -z $mhz ]]; then
+  mhz=$(sed -nE 's/^cpu MHz[[:space:]]*: *([0-9.]+).*/\1/p' /proc/cpuinfo | head -1)
+  mhz_from="/proc/cpuinfo's cpu MHz: lscpu gives no max MHz"
+fi
+[[ -n $mhz ]] || die "no clock rate in lscpu or /proc/cpuinfo for the FMA peak"
+peak=$(awk -v c="$cores" -v u="$units" -v l="$lanes" -v m="$mhz" 'BEGIN { printf "%.0f", c * u * l * 2 * m * 1e6 }')
+
+# FLOP per trained character of one layer with G gates, hidden H, vocabulary V: forward
+# 2*G*H*H (the recurrent product; the input is a row of the input table, a gather, no
+# FLOP) + 2*H*V (the output layer); backward about twice the forward's products (dW and
+# dx), so about 3 * (2*G*H*H + 2*H*V) in all. Pointwise work (gates, softmax, Adam) is
+# left out, so this is a lower bound.
+declare -A gates=([lstm]=4 [rnn]=1 [gru]=3)
+flop_per_char() { echo $((3 * (2 * gates[$1] * hidden * hidden + 2 * hidden * $2))); }
+# The share of the peak that chars/s at that FLOP per character reach, as a percentage.
+peak_share() { awk -v r="$1" -v f="$2" -v p="$peak" 'BEGIN { if (r + 0 > 0) printf "%.1f%%", 100 * r * f / p; else print "n/a" }'; }
+
+train_table="| cell | B | ours chars/s, 1 thr | ours chars/s, 2 thr | ours 2 thr / 1 thr | ours CPU s per M chars, 1 thr / 2 thr | PyTorch chars/s, 1 thr | PyTorch chars/s, 2 thr | PyTorch CPU s per M chars, 1 thr / 2 thr | ours / PyTorch, 1 thr | ours / PyTorch, 2 thr | share of FMA peak, ours 2 thr |
+|---|---|---|---|---|---|---|---|---|---|---|---|"
+other_table="| cell | ours eval chars/s, B=64 | PyTorch eval chars/s, B=64 | ours / PyTorch | ours sample chars/s, 1 stream | PyTorch, 1 stream | ours / PyTorch | ours sample chars/s, 64 streams | PyTorch, 64 streams | ours / PyTorch |
 |---|---|---|---|---|---|---|---|---|---|"
-for cell in lstm rnn gru; do
-  ours=$("$build/abc_cuda_bench" --device cpu --cell "$cell" --hidden 100 --batch 64 --seq 100 --repeats "$repeats")
-  theirs=$("$torch_python" tools/torch_reference.py bench --cell "$cell" --hidden 100 --batch 64 --seq 100 \
-    --threads 2 --repeats "$repeats")
-  ot=$(field train_chars_per_s "$ours"); tt=$(field train_chars_per_s "$theirs")
-  os=$(field sample_chars_per_s "$ours"); ts=$(field sample_chars_per_s "$theirs")
-  row=$(awk -v c="$cell" -v ot="$ot" -v tt="$tt" -v os="$os" -v ts="$ts" \
-    'BEGIN { printf "| %s | 100 | 64 | 100 | %d | %d | %.1fx | %d | %d | %.1fx |", c, ot, tt, ot / tt, os, ts, os / ts }')
-  table+=$'\n'"$row"
+vocab=
+flop_note=
+for cell in "${cells[@]}"; do
+  sample_row=
+  for batch in "${batches[@]}"; do
+    shape=(--cell "$cell" --hidden "$hidden" --batch "$batch" --seq "$seq" --repeats "$repeats" --steps "$steps" --warmup "$warmup")
+    declare -A ours=() theirs=()
+    for threads in 1 2; do
+      # Sampling rides along the 2-thread runs: 1 stream in B=16's, 64 streams in B=64's.
+      ours_sample=(--sample-chars 0); torch_sample=(--sample-chars 0)
+      if [[ $threads == 2 && $batch == 16 ]]; then
+        ours_sample=(--streams 1 --sample-chars "$ours_sample_1")
+        torch_sample=(--sample-streams 1 --sample-chars "$torch_sample_1")
+      elif [[ $threads == 2 && $batch == 64 ]]; then
+        ours_sample=(--streams 64 --sample-chars "$sample_64")
+        torch_sample=(--sample-streams 64 --sample-chars "$sample_64")
+      fi
+      name="$cell B=$batch, $threads thread(s)"
+      echo "bench_cpu.sh: $name" >&2
+      ours[$threads]=$(measure "ours $name" "$bench" --device cpu --threads "$threads" --corpus "$corpus" \
+        "${shape[@]}" "${ours_sample[@]}")
+      theirs[$threads]=$(measure "PyTorch $name" "$torch_python" tools/torch_reference.py bench --threads "$threads" \
+        --train "$corpus" "${shape[@]}" "${torch_sample[@]}")
+    done
+    vocab=$(field vocab "${ours[2]}")
+    flop=$(flop_per_char "$cell" "$vocab")
+    o1=$(field train_chars_per_s "${ours[1]}"); o2=$(field train_chars_per_s "${ours[2]}")
+    t1=$(field train_chars_per_s "${theirs[1]}"); t2=$(field train_chars_per_s "${theirs[2]}")
+    oc=$(cpu_pair "$(field train_cpu_s_per_mchar "${ours[1]}")" "$(field train_cpu_s_per_mchar "${ours[2]}")")
+    tc=$(cpu_pair "$(field train_cpu_s_per_mchar "${theirs[1]}")" "$(field train_cpu_s_per_mchar "${theirs[2]}")")
+    train_table+=$'\n'"| $cell | $batch | $o1 | $o2 | $(ratio "$o2" "$o1") | $oc | $t1 | $t2 | $tc"
+    train_table+=" | $(ratio "$o1" "$t1" %.1f) | $(ratio "$o2" "$t2" %.1f) | $(peak_share "$o2" "$flop") |"
+    os=$(field sample_chars_per_s "${ours[2]}"); ts=$(field sample_chars_per_s "${theirs[2]}")
+    if [[ $batch == 16 ]]; then
+      sample_row="$os | $ts | $(ratio "$os" "$ts" %.1f)"
+    else
+      oe=$(field eval_chars_per_s "${ours[2]}"); te=$(field eval_chars_per_s "${theirs[2]}")
+      other_table+=$'\n'"| $cell | $oe | $te | $(ratio "$oe" "$te" %.1f) | $sample_row | $os | $ts | $(ratio "$os" "$ts" %.1f) |"
+    fi
+  done
+  flop_note+="${flop_note:+, }$cell $flop"
 done
-header="CPU: $cpu_name, $(nproc) cores; PyTorch $torch_version (2 threads). Medians of $repeats runs, $(date -u +%Y-%m-%d)."
+
+cpu_name=$(lscpu | sed -nE 's/^Model name: *//p' | head -1)
+gflops=$(awk -v p="$peak" 'BEGIN { printf "%.1f", p / 1e9 }')
+mode=
+[[ $quick == 1 ]] && mode=" Quick run (--quick: $steps steps, short sampling): not for comparison."
+header="CPU: $cpu_name, $cores cores ($isa); PyTorch $torch_version. H=$hidden, T=$seq. FMA peak: $cores cores × $units FMA units × $lanes fp32 lanes × 2 FLOP × $(awk -v m="$mhz" 'BEGIN { printf "%.3f", m / 1000 }') GHz ($mhz_from) = $gflops GFLOP/s; FLOP per trained character, 3·(2·G·H² + 2·H·V) with V=$vocab: $flop_note. Medians of $repeats runs, $(date -u +%Y-%m-%d).$mode"
+# One paragraph (no blank line): --write replaces up to the end of it.
+how="How: \`tools/bench_cpu.sh --write\` runs \`abc_cuda_bench --device cpu --threads N\` (our CPU backend) and \`tools/torch_reference.py bench --threads N\` (the same model in PyTorch: one-hot input into \`nn.LSTM\`/\`nn.RNN\`/\`nn.GRU\`, dropout 0.1, \`nn.Linear\`, cross-entropy, Adam, clipping at 5; N sets both ATen's and OpenBLAS's thread pools) one after the other on the same machine and the same default-corpus text, with N = 1 and 2. Training chars/s: forward + backward + clipping + Adam over B×T characters per step, $warmup warm-up steps excluded, median of $repeats repeats of $steps steps. CPU s per M chars: the process's user + sys CPU time (all its threads; getrusage in ours, \`time.process_time()\` in PyTorch) per million trained characters, median over the repeats; the factor in brackets is 2 threads' over 1 thread's. FMA peak: the FLOP per trained character above (the products only: pointwise work is left out) times ours chars/s with 2 threads, over the machine's peak in the header (2 FMA units per core assumed; the clock is the nominal one, so with turbo the real peak is higher and the share lower). Evaluation chars/s (2 threads, B=64): forward only, no dropout, state carried, the loss summed and read back per chunk, $steps chunks per repeat. Sampling chars/s (2 threads): 1 or 64 streams, one character each per step, temperature 0.8 ($ours_sample_1 steps for ours with 1 stream, $torch_sample_1 for PyTorch, $sample_64 with 64 streams)."
 echo "$header"
-echo "$table"
+echo
+echo "$train_table"
+echo
+echo "$other_table"
+echo
+echo "$how"
 if [[ $write == 1 ]]; then
-  python3 - "$header" "$table" <<'PY'
-import sys, re, pathlib
+  python3 - "$header" "$train_table" "$other_table" "$how" <<'PY'
+import sys, re, pathlib, textwrap
 path = pathlib.Path("BENCHMARKS.md")
 text = path.read_text() if path.exists() else "# Benchmarks\n"
-section = "## CPU: training and sampling, ours vs PyTorch\n\n" + sys.argv[1] + "\n\n" + sys.argv[2] + "\n"
-# Replaces the header line and the table only: the notes under the table stay.
-pattern = re.compile(r"## CPU: training and sampling, ours vs PyTorch\n\n[^\n]*\n\n(?:\|[^\n]*\n?)+")
-text = pattern.sub(lambda _: section, text, count=1) if pattern.search(text) else text.rstrip("\n") + "\n\n" + section
-path.write_text(text)
+title = "## CPU: training and sampling, ours vs PyTorch"
+header, train, other, how = sys.argv[1:5]
+assert "\n\n" not in how, "the How paragraph must stay one paragraph: --write finds its end by the blank line"
+wrap = lambda p: textwrap.fill(p, 92, break_long_words=False, break_on_hyphens=False)
+section = "\n\n".join([title, wrap(header), train, other, wrap(how)])
+# From the heading through the "How:" paragraph (not past the next "## "): the notes after it stay.
+body = r"(?:(?!\n## ).)*?"
+with_how = re.compile(re.escape(title) + r"\n" + body + r"\nHow:" + body + r"(?=\n\n|\n## |\Z)", re.S)
+without_how = re.compile(re.escape(title) + r"\n" + body + r"(?=\n+## |\n*\Z)", re.S)
+for pattern in (with_how, without_how):
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section, text, count=1)
+        break
+else:
+    text = text.rstrip("\n") + "\n\n" + section
+path.write_text(text.rstrip("\n") + "\n")
 PY
-  echo "bench_cpu.sh: wrote BENCHMARKS.md"
+  echo "bench_cpu.sh: wrote $root/BENCHMARKS.md"
 fi

@@ -13,9 +13,12 @@ in order with the state carried. Same optimiser: Adam and clipping by global nor
   torch_reference.py bench --device cuda --sample-streams 64 ...   on the GPU (cuDNN on)
 
 bench prints one key=value line as abc_cuda_bench does (tools/bench_cpu.sh and
-tools/bench_gpu.sh parse it); --steps 0 leaves out training, --sample-chars 0 sampling.
+tools/bench_gpu.sh parse it); --steps 0 leaves out training and evaluation, --sample-chars
+0 sampling. Its keys: cell hidden batch seq train_chars_per_s sample_chars_per_s [device
+streams] train_cpu_s_per_mchar eval_chars_per_s threads vocab.
 """
 import argparse
+import ctypes
 import json
 import math
 import os
@@ -146,6 +149,20 @@ def train(args):
     print(json.dumps({"best_val": best["val"], "best_epoch": best["epoch"], "seconds": time.time() - start_all}))
 
 
+def set_threads(n):
+    """torch.set_num_threads sizes ATen's OpenMP pool only. Debian's PyTorch does its GEMMs in
+    OpenBLAS's pthreads build, whose own pool keeps one thread per core: --threads 1 would
+    still multiply on two. So OpenBLAS, when torch loaded it, gets the same count."""
+    torch.set_num_threads(n)
+    for name in ("libopenblas.so.0", "libopenblas.so"):
+        try:
+            blas = ctypes.CDLL(name, mode=os.RTLD_NOLOAD | os.RTLD_LAZY)  # only if already loaded
+        except OSError:
+            continue
+        blas.openblas_set_num_threads(n)
+        return
+
+
 def bench(args):
     torch.manual_seed(1)
     cuda = args.device == "cuda"
@@ -175,19 +192,44 @@ def bench(args):
         nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         opt.step()
 
+    # Forward only over the training chunks from the start, state carried, no dropout, the
+    # loss summed and read back per chunk: what our evaluate() does (it waits, too).
+    def evaluate_chunks(count):
+        state = None
+        model.eval()
+        with torch.no_grad():
+            for k in range(count):
+                s = k % steps_total
+                x = data[s * args.seq : (s + 1) * args.seq]
+                y = data[s * args.seq + 1 : (s + 1) * args.seq + 1]
+                logits, state = model(x, state)
+                nn.functional.cross_entropy(logits.reshape(-1, vocab), y.reshape(-1), reduction="sum").item()
+        model.train()
+
     line = f"cell={args.cell} hidden={args.hidden} batch={args.batch} seq={args.seq}"
+    chars = args.steps * args.batch * args.seq
+    new_keys = ""  # after the keys of the older line, as abc_cuda_bench orders them
     if args.steps > 0:
         for _ in range(args.warmup):
             step()
-        train_rates = []
+        train_rates, cpu_per_mchar = [], []
         for _ in range(args.repeats):
             sync()
-            t0 = time.perf_counter()
+            c0, t0 = time.process_time(), time.perf_counter()  # process_time: user + sys, all threads
             for _ in range(args.steps):
                 step()
             sync()
-            train_rates.append(args.steps * args.batch * args.seq / (time.perf_counter() - t0))
+            train_rates.append(chars / (time.perf_counter() - t0))
+            cpu_per_mchar.append((time.process_time() - c0) / (chars * 1e-6))
         line += f" train_chars_per_s={med(train_rates):.0f}"
+        evaluate_chunks(1)  # untimed: first calls allocate (and pick cuDNN plans)
+        eval_rates = []
+        for _ in range(args.repeats):
+            sync()
+            t0 = time.perf_counter()
+            evaluate_chunks(args.steps)
+            eval_rates.append(chars / (time.perf_counter() - t0))
+        new_keys += f" train_cpu_s_per_mchar={med(cpu_per_mchar):.3f} eval_chars_per_s={med(eval_rates):.0f}"
 
     # Sampling: n streams, one character each per step; the drawn tokens stay on the
     # device as the next inputs (PyTorch's best case: no copy to the host per step).
@@ -213,7 +255,7 @@ def bench(args):
         line += f" sample_chars_per_s={med(sample_rates):.0f}"
     if cuda or n != 1:
         line += f" device={args.device} streams={n}"
-    print(line)
+    print(line + new_keys + f" threads={torch.get_num_threads()} vocab={vocab}")
 
 
 def main():
@@ -229,7 +271,7 @@ def main():
     p.add_argument("--lr", type=float, default=3e-3)
     p.add_argument("--clip", type=float, default=5.0)
     p.add_argument("--seed", type=int, default=1)
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2, help="CPU threads (ATen's and OpenBLAS's pools)")
     p.add_argument("--steps", type=int, default=20)
     p.add_argument("--warmup", type=int, default=3)
     p.add_argument("--repeats", type=int, default=5)
@@ -241,12 +283,14 @@ def main():
     args = p.parse_args()
     if args.sample_streams < 1:
         p.error("--sample-streams must be at least 1")
+    if args.threads < 1:
+        p.error("--threads must be at least 1")
     if args.device == "cuda":
         if not torch.cuda.is_available():
             p.error("--device cuda: PyTorch sees no usable GPU (torch.cuda.is_available() is False); "
                     "use --device cpu, or a CUDA build of PyTorch on a GPU machine")
         torch.backends.cudnn.enabled = True  # nn.LSTM / nn.RNN run as cuDNN's RNN
-    torch.set_num_threads(args.threads)
+    set_threads(args.threads)
     (train if args.mode == "train" else bench)(args)
 
 

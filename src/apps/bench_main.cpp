@@ -10,12 +10,20 @@
 //  - training: forward_backward + optimizer_step per chunk from one TrainBatcher; every
 //    timed run ends with take_losses(), which waits for the device, so work a GPU
 //    backend only queued is counted.
+//    train_cpu_s_per_mchar: the process's CPU time (user + sys, all its threads: the
+//    backend's and BLAS's workers too) per million of those characters, the median over
+//    the repeats of each repeat's own ratio. On a GPU it is the host's share only.
+//  - evaluation: --steps evaluate() calls (forward without dropout, loss summed, state
+//    carried, one wait each) on the last training chunk, a full B x T one, per repeat;
+//    eval_chars_per_s = steps * B * T / s, the median over the repeats.
 //  - sampling: --streams streams, one sample_step (which waits) per character of each;
 //    chars/s = streams * steps / s.
 //  - per recurrent step (GPU devices only): fwd_us_per_step = the time of one
 //    evaluate() on a training chunk (forward without dropout, loss summed, one wait) / T;
 //    bwd_us_per_step = (the time of one forward_backward + optimizer_step minus that) / T,
 //    i.e. backward through time plus the optimizer, spread over the chunk's T steps.
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
@@ -35,16 +43,30 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Seconds of each of `repeats` calls of `run`.
+// CPU seconds (user + sys) of the whole process so far: every thread's, so a
+// multi-threaded backend's workers count.
+double process_cpu_seconds() {
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  const auto seconds = [](const timeval& t) { return static_cast<double>(t.tv_sec) + t.tv_usec * 1e-6; };
+  return seconds(usage.ru_utime) + seconds(usage.ru_stime);
+}
+
+// Wall-clock and CPU seconds of each of `repeats` calls of `run`.
+struct Timings {
+  std::vector<double> wall, cpu;
+};
 template <class F>
-std::vector<double> time_runs(int repeats, F&& run) {
-  std::vector<double> seconds;
+Timings time_runs(int repeats, F&& run) {
+  Timings times;
   for (int r = 0; r < repeats; ++r) {
+    const double cpu0 = process_cpu_seconds();
     const auto t0 = Clock::now();
     run();
-    seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    times.wall.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    times.cpu.push_back(process_cpu_seconds() - cpu0);
   }
-  return seconds;
+  return times;
 }
 
 double median(std::vector<double> v) {
@@ -85,7 +107,9 @@ int main(int argc, char** argv) {
   app.add_option("--hidden", hidden)->check(CLI::Range(1, 8192))->capture_default_str();
   app.add_option("--batch", batch)->check(CLI::Range(1, 65536))->capture_default_str();
   app.add_option("--seq", seq)->check(CLI::Range(1, 100000))->capture_default_str();
-  app.add_option("--steps", steps, "Timed training steps per repeat (0: no training timing)")->check(CLI::Range(0, 100000))->capture_default_str();
+  app.add_option("--steps", steps, "Timed training steps, then evaluation chunks, per repeat (0: neither timed)")
+      ->check(CLI::Range(0, 100000))
+      ->capture_default_str();
   app.add_option("--warmup", warmup, "Untimed steps first")->check(CLI::Range(0, 100000))->capture_default_str();
   app.add_option("--repeats", repeats)->check(CLI::Range(1, 1000))->capture_default_str();
   app.add_option("--sample-chars", sample_chars, "Sampling steps per repeat, one character per stream each (0: no sampling)")->check(CLI::Range(0, 100000000))->capture_default_str();
@@ -125,18 +149,23 @@ int main(int argc, char** argv) {
       }
       if (model->take_losses().nonfinite) std::cerr << "abc_cuda_bench: warning: a non-finite loss or gradient norm\n";
     };
-    double train_rate = 0, fwd_us = 0, bwd_us = 0;
+    double train_rate = 0, train_cpu_per_mchar = 0, eval_rate = 0, fwd_us = 0, bwd_us = 0;
     if (steps > 0) {
+      const double chars = static_cast<double>(steps) * batch * seq;
       train_steps(warmup);
-      const std::vector<double> train_s = time_runs(repeats, [&] { train_steps(steps); });
-      train_rate = median_rate(static_cast<double>(steps) * batch * seq, train_s);
+      const Timings train_s = time_runs(repeats, [&] { train_steps(steps); });
+      train_rate = median_rate(chars, train_s.wall);
+      std::vector<double> cpu_per_mchar;
+      for (const double s : train_s.cpu) cpu_per_mchar.push_back(s / (chars * 1e-6));
+      train_cpu_per_mchar = median(cpu_per_mchar);
+      // Forward alone on the last training chunk (full T: the batcher yields only full chunks).
+      model->evaluate(chunk);  // untimed: its first call may set things up
+      const Timings eval_s = time_runs(repeats, [&] {
+        for (int i = 0; i < steps; ++i) model->evaluate(chunk);
+      });
+      eval_rate = median_rate(chars, eval_s.wall);
       if (gpu) {
-        // Forward alone on the last training chunk (full T: the batcher yields only full chunks).
-        model->evaluate(chunk);  // untimed: its first call may set things up
-        const std::vector<double> eval_s = time_runs(repeats, [&] {
-          for (int i = 0; i < steps; ++i) model->evaluate(chunk);
-        });
-        const double per_chunk_train = median(train_s) / steps, per_chunk_eval = median(eval_s) / steps;
+        const double per_chunk_train = median(train_s.wall) / steps, per_chunk_eval = median(eval_s.wall) / steps;
         fwd_us = per_chunk_eval / chunk.T * 1e6;
         bwd_us = (per_chunk_train - per_chunk_eval) / chunk.T * 1e6;
       }
@@ -159,16 +188,16 @@ int main(int argc, char** argv) {
       std::fill(tokens.begin(), tokens.end(), abc::Vocab::kStart);
       sampler->reset_state();
       sample_steps(gpu ? warmup : 0);  // the first GPU steps pay for lazy setup
-      const std::vector<double> sample_s = time_runs(repeats, [&] {
+      const Timings sample_s = time_runs(repeats, [&] {
         std::fill(tokens.begin(), tokens.end(), abc::Vocab::kStart);
         sampler->reset_state();
         sample_step = 0;
         sample_steps(sample_chars);
       });
-      sample_rate = median_rate(static_cast<double>(streams) * sample_chars, sample_s);
+      sample_rate = median_rate(static_cast<double>(streams) * sample_chars, sample_s.wall);
     }
 
-    // The CPU line stays as tools/bench_cpu.sh parses it; the keys after it are new.
+    // The first keys stay in this order (scripts parse them); newer keys go at the end.
     std::printf("cell=%s hidden=%d batch=%d seq=%d", cell.c_str(), hidden, batch, seq);
     if (steps > 0) std::printf(" train_chars_per_s=%.0f", train_rate);
     if (sample_chars > 0) std::printf(" sample_chars_per_s=%.0f", sample_rate);
@@ -178,6 +207,9 @@ int main(int argc, char** argv) {
       std::printf(" streams=%d", streams);
     }
     if (gpu && steps > 0) std::printf(" fwd_us_per_step=%.2f bwd_us_per_step=%.2f", fwd_us, bwd_us);
+    if (steps > 0) std::printf(" train_cpu_s_per_mchar=%.3f eval_chars_per_s=%.0f", train_cpu_per_mchar, eval_rate);
+    // TODO(threads): print " threads=%d" from device.options.cpu_threads once ResolvedDevice carries it.
+    std::printf(" vocab=%d", config.vocab);
     std::printf("\n");
     return abc::kExitOk;
   });
