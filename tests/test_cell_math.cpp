@@ -141,6 +141,31 @@ TEST(CellMath, RnnBackwardMatchesFiniteDifferences) {
   }
 }
 
+// The host's float exp (cell_math.hpp, written to vectorise) against exp in double over
+// the whole range where a float e^x is normal: within 2 ulp (2.4e-7 relative); beyond it
+// inf and 0 as expf gives them, NaN stays NaN. tanh_of on top of it: within 2e-7.
+TEST(CellMath, FloatExpIsWithinTwoUlpEverywhere) {
+  double worst = 0;
+  for (float x = -87.3f; x < 88.72f; x += 0.000731f) {
+    const double want = std::exp(static_cast<double>(x));
+    const double got = abc::cell::exp_of(x);
+    worst = std::max(worst, std::abs(got - want) / want);
+  }
+  EXPECT_LT(worst, 2.4e-7) << "worst relative error of exp_of(float)";
+  EXPECT_EQ(abc::cell::exp_of(0.0f), 1.0f);
+  EXPECT_EQ(abc::cell::exp_of(89.0f), INFINITY);
+  EXPECT_EQ(abc::cell::exp_of(1e30f), INFINITY);
+  EXPECT_EQ(abc::cell::exp_of(-88.0f), 0.0f);
+  EXPECT_EQ(abc::cell::exp_of(-INFINITY), 0.0f);
+  EXPECT_TRUE(std::isnan(abc::cell::exp_of(NAN)));
+  double worst_tanh = 0;
+  for (float x = -12.0f; x < 12.0f; x += 0.000377f) {
+    worst_tanh = std::max(worst_tanh, std::abs(abc::cell::tanh_of(x) - std::tanh(static_cast<double>(x))));
+  }
+  EXPECT_LT(worst_tanh, 2e-7) << "worst absolute error of tanh_of(float)";
+  EXPECT_TRUE(std::isnan(abc::cell::tanh_of(NAN)));
+}
+
 // Every registered cell as a unit: L = a*h + b*c of forward(x, u, h_prev, c_prev) has
 // upstream gradients dh = a, dc = b; backward's dx, du (split cells; else dx), the skip
 // term plus U's share (here the bypass alone: h_prev enters only directly) and dc_prev must

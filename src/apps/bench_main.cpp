@@ -208,7 +208,7 @@ int main(int argc, char** argv) {
     }
     if (gpu && steps > 0) std::printf(" fwd_us_per_step=%.2f bwd_us_per_step=%.2f", fwd_us, bwd_us);
     if (steps > 0) std::printf(" train_cpu_s_per_mchar=%.3f eval_chars_per_s=%.0f", train_cpu_per_mchar, eval_rate);
-    // TODO(threads): print " threads=%d" from device.options.cpu_threads once ResolvedDevice carries it.
+    if (!gpu) std::printf(" threads=%d", device.options.cpu_threads);
     std::printf(" vocab=%d", config.vocab);
     std::printf("\n");
     return abc::kExitOk;

@@ -107,9 +107,16 @@ void recurrence_forward(const S* w_rec, const S* rec_bias, S* z, S* u, S* h, S* 
     S* c_prev = Cell::kCellState ? c + sz(t) * BH : nullptr;
     S* c_next = Cell::kCellState ? c + sz(t + 1) * BH : nullptr;
     for (int b = b0; b < b1; ++b) {
-      for (int j = 0; j < H; ++j) {
-        step_unit_forward<Cell>(zt, ut, h + sz(t) * BH, h + sz(t + 1) * BH, c_prev, c_next, sz(b), sz(j), sz(H));
-      }
+      // Row b's pointers, so the units of a row are consecutive elements: the loop vectorises.
+      const std::size_t o = sz(b) * sz(H), og = sz(b) * sz(GH);
+      S* zb = zt + og;
+      S* ub = Cell::kSplitRecurrent ? ut + og : nullptr;
+      const S* hp = h + sz(t) * BH + o;
+      S* hn = h + sz(t + 1) * BH + o;
+      const S* cp = Cell::kCellState ? c_prev + o : nullptr;
+      S* cn = Cell::kCellState ? c_next + o : nullptr;
+#pragma omp simd
+      for (int j = 0; j < H; ++j) step_unit_forward<Cell>(zb, ub, hp, hn, cp, cn, 0, sz(j), sz(H));
     }
   }
 }
@@ -131,9 +138,20 @@ void recurrence_backward(const S* w_rec, const S* z, const S* u, const S* h, con
     const S* c_next = Cell::kCellState ? c + sz(t + 1) * BH : nullptr;
     const S* ut = Cell::kSplitRecurrent ? u + g0 : nullptr;
     for (int b = b0; b < b1; ++b) {
+      const std::size_t o = sz(b) * sz(H), og = g0 + sz(b) * sz(GH);
+      const S* ub = Cell::kSplitRecurrent ? ut + sz(b) * sz(GH) : nullptr;
+      const S* hp = h + sz(t) * BH + o;
+      const S* hn = h + sz(t + 1) * BH + o;
+      const S* cp = Cell::kCellState ? c_prev + o : nullptr;
+      const S* cn = Cell::kCellState ? c_next + o : nullptr;
+      S* dcb = Cell::kCellState ? dc + o : nullptr;
+      S* skip = dh_prev != nullptr ? dh_prev + o : nullptr;
+      const S* dhb = dy + sz(t) * BH + o;
+      const bool accumulate = t > 0;
+#pragma omp simd
       for (int j = 0; j < H; ++j) {
-        step_unit_backward<Cell>(z + g0, ut, h + sz(t) * BH, h + sz(t + 1) * BH, c_prev, c_next, dy + sz(t) * BH, dc,
-                                 dz + g0, du + g0, dh_prev, t > 0, sz(b), sz(j), sz(H));
+        step_unit_backward<Cell>(z + og, ub, hp, hn, cp, cn, dhb, dcb, dz + og, du + og, skip, accumulate, 0, sz(j),
+                                 sz(H));
       }
     }
     // dh_prev (+)= du_t @ w_rec^T: at t = 0 it starts from zero unless the skip term is there.
@@ -399,7 +417,11 @@ struct CpuPassOps {
     });
   }
   void dropout_backward(const S* mask, S* dy, std::size_t n) const {
-    for (std::size_t k = 0; k < n; ++k) dy[k] *= mask[k];
+    const int blocks = static_cast<int>((n + 1023) / 1024);  // 1024-element blocks, the last one short
+    by_rows(blocks, [&](int k0, int k1) {
+      const std::size_t e1 = std::min(n, sz(k1) * 1024);
+      for (std::size_t k = sz(k0) * 1024; k < e1; ++k) dy[k] *= mask[k];
+    });
   }
   void output_forward(int rows, int H, int V, const S* x, const S* w, const S* b, S* logits) const {
     by_rows(rows, [&](int r0, int r1) {
