@@ -23,7 +23,8 @@ double global_norm(const S* values, std::size_t n);
 template <class S>
 class Adam {
  public:
-  Adam(std::size_t num_params, const AdamConfig& config);  // moments start at zero
+  // Moments start at zero; threads: the cores a step's work is cut across.
+  Adam(std::size_t num_params, const AdamConfig& config, int threads = 1);
 
   // Clips the gradient by global norm (without changing `grads`), then one Adam step
   // on `params`. Returns the gradient norm before clipping. Throws abc::Error and
@@ -44,6 +45,7 @@ class Adam {
 
  private:
   AdamConfig config_;
+  int threads_;
   std::int64_t steps_ = 0;
   std::vector<S> m_, v_;
 };

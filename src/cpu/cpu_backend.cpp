@@ -14,7 +14,7 @@ class CpuBackend final : public Backend {
  public:
   CpuBackend(const ModelConfig& config, const AdamConfig& adam, int max_batch, int max_seq, int threads)
       : model_(config, max_batch, max_seq, threads),
-        adam_(model_.num_params(), adam),
+        adam_(model_.num_params(), adam, threads),
         logits_(static_cast<std::size_t>(max_batch) * static_cast<std::size_t>(config.vocab)) {}
 
   std::string name() const override { return "cpu"; }

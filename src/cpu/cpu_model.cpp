@@ -12,6 +12,7 @@
 #include "abc/cell_math.hpp"
 #include "abc/error.hpp"
 #include "abc/model_pass.hpp"
+#include "parts.hpp"
 
 namespace abc {
 namespace {
@@ -41,31 +42,6 @@ void gemm(bool trans_a, bool trans_b, int M, int N, int K, const double* A, int 
 }
 
 std::size_t sz(int n) { return static_cast<std::size_t>(n); }
-
-// Runs f(part, parts) for every part 0..parts-1 on up to `parts` OpenMP threads (parts <= 1:
-// inline, no thread). Each part owns a fixed slice of the work, so the result depends on
-// the number of parts only, never on which thread ran a part or when. f must not throw.
-template <class F>
-void for_parts(int parts, F&& f) {
-  if (parts <= 1) {
-    f(0, 1);
-    return;
-  }
-#pragma omp parallel num_threads(parts)
-  {
-    const int n = omp_get_num_threads();
-    for (int p = omp_get_thread_num(); p < parts; p += n) f(p, parts);
-  }
-}
-
-// Part p's slice [first, second) of n items cut into `parts` nearly equal slices.
-std::pair<int, int> slice(int n, int p, int parts) {
-  const long long N = n;
-  return {static_cast<int>(N * p / parts), static_cast<int>(N * (p + 1) / parts)};
-}
-
-// Parts for n items when each part should have at least `grain` of them.
-int parts_for(int threads, int n, int grain) { return std::max(1, std::min(threads, n / std::max(1, grain))); }
 
 // out[r, :] = row for every r of [rows, n].
 template <class S>

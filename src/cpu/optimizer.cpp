@@ -1,10 +1,13 @@
 #include "abc/optimizer.hpp"
 
+#include <algorithm>
+#include <array>
 #include <cmath>
 #include <string>
 
 #include "abc/cell_math.hpp"
 #include "abc/error.hpp"
+#include "parts.hpp"
 
 namespace abc {
 
@@ -16,13 +19,25 @@ double global_norm(const S* values, std::size_t n) {
 }
 
 template <class S>
-Adam<S>::Adam(std::size_t num_params, const AdamConfig& config)
-    : config_(config), m_(num_params, S(0)), v_(num_params, S(0)) {}
+Adam<S>::Adam(std::size_t num_params, const AdamConfig& config, int threads)
+    : config_(config), threads_(std::max(1, threads)), m_(num_params, S(0)), v_(num_params, S(0)) {}
 
 template <class S>
 double Adam<S>::step(S* params, const S* grads) {
   const std::size_t n = m_.size();
-  const double norm = global_norm(grads, n);
+  // Parts of at least 4096 elements; their sums of squares are added in part order, so the
+  // norm is the same run to run for a thread count.
+  const int parts = parts_for<std::size_t>(threads_, n, 4096);
+  std::array<double, 64> sums{};
+  for_parts(parts, [&](int p, int np) {
+    const auto [k0, k1] = slice(n, p, np);
+    double s = 0.0;
+    for (std::size_t k = k0; k < k1; ++k) s += static_cast<double>(grads[k]) * grads[k];
+    sums[static_cast<std::size_t>(p)] = s;
+  });
+  double total = 0.0;
+  for (int p = 0; p < parts; ++p) total += sums[static_cast<std::size_t>(p)];
+  const double norm = std::sqrt(total);
   if (!std::isfinite(norm)) {
     throw Error("gradient norm is " + std::to_string(norm) + " at optimizer step " +
                 std::to_string(steps_ + 1) +
@@ -32,7 +47,10 @@ double Adam<S>::step(S* params, const S* grads) {
   ++steps_;
   const cell::AdamStep<S> k =
       cell::adam_step<S>(config_.lr, config_.beta1, config_.beta2, config_.eps, steps_);
-  for (std::size_t i = 0; i < n; ++i) cell::adam_update(params[i], m_[i], v_[i], grads[i] * scale, k);
+  for_parts(parts, [&](int p, int np) {
+    const auto [k0, k1] = slice(n, p, np);
+    for (std::size_t i = k0; i < k1; ++i) cell::adam_update(params[i], m_[i], v_[i], grads[i] * scale, k);
+  });
   return norm;
 }
 
