@@ -44,10 +44,6 @@ for p in "${programs[@]}"; do strip -o "$out/bin/$p" "$build/$p"; done
 for t in "${tests[@]}"; do strip -o "$out/bin/$t" "$build/tests/$t"; done
 for l in "${lab[@]}"; do strip -o "$out/bin/$l" "$build/dev/kernels/$l"; done
 strip --strip-unneeded -o "$out/lib/libabc_openblas.so" "$build/libabc_openblas.so"
-# The compiler's OpenMP runtime (the CPU backend's threads) travels with the programs: the
-# GPU machine may have no libgomp.
-gomp=$(ldd "$build/abc_cuda_train" | awk '$1 ~ /^libgomp/ { print $3 }')
-[[ -n $gomp ]] && cp "$gomp" "$out/lib/"
 cp tools/bench_gpu.sh tools/torch_reference.py "$out/tools/"
 cp tools/gpu_bundle_run.sh "$out/run.sh"
 cp -r tests/data "$out/tests/data"
@@ -65,8 +61,8 @@ fi
   grep "abc-cuda:" "$build.configure.log" | sed 's/^-- //'
 } >"$out/BUILD_INFO.txt"
 
-# Only system libraries plus cuBLAS/cuDNN (and our OpenBLAS and libgomp in lib/) may be needed.
-allowed='^(linux-vdso|ld-linux-x86-64|libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libcublas|libcublasLt|libcudnn[a-z_]*|libabc_openblas|libgomp)\.so'
+# Only system libraries plus cuBLAS/cuDNN (and our OpenBLAS in lib/) may be needed.
+allowed='^(linux-vdso|ld-linux-x86-64|libc|libm|libdl|librt|libpthread|libstdc\+\+|libgcc_s|libcublas|libcublasLt|libcudnn[a-z_]*|libabc_openblas)\.so'
 bad=0
 for f in "$out"/bin/*; do
   while read -r lib _; do
