@@ -183,33 +183,48 @@ class GrammarDraw {
   std::vector<unsigned char> allowed_;   // [V]
 };
 
-}  // namespace
-
-SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const SampleOptions& options,
-                         std::ostream& out) {
+// The prime's tokens and, with the grammar, the automaton after it; usage errors for an
+// empty prime, a character outside the vocabulary or (grammar) an illegal beginning.
+std::vector<TokenId> read_prime(const Vocab& vocab, const SampleOptions& options, std::string* prime_text,
+                                AbcGrammar* primed) {
   if (options.prime.empty()) throw Error("--prime must not be empty", kExitUsage);
-  if (model.max_streams < 1) throw Error("internal: sampling model without streams");
   std::vector<TokenId> prime;
   try {
     prime = vocab.encode(options.prime);
   } catch (const Error& e) {
     throw Error(std::string("--prime: ") + e.what(), kExitUsage);
   }
-  std::string prime_text;
+  prime_text->clear();
   for (TokenId id : prime) {
-    if (id != Vocab::kStart && id != Vocab::kEnd) prime_text += vocab.token_text(id);
+    if (id != Vocab::kStart && id != Vocab::kEnd) *prime_text += vocab.token_text(id);
   }
-  AbcGrammar primed;  // the automaton after the prime, copied into every stream
   if (options.grammar) {
-    if (!model.step_logits) throw Error("internal: grammar sampling needs a model with step_logits");
     try {
-      primed.feed(prime_text);
+      primed->feed(*prime_text);
     } catch (const Error& e) {
       throw Error(std::string("the prime is not the beginning of a legal tune (") + e.what() +
                       "); fix it, or sample with --no-grammar",
                   kExitUsage);
     }
   }
+  return prime;
+}
+
+}  // namespace
+
+void check_prime(const Vocab& vocab, const SampleOptions& options) {
+  std::string text;
+  AbcGrammar primed;
+  read_prime(vocab, options, &text, &primed);
+}
+
+SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const SampleOptions& options,
+                         std::ostream& out) {
+  if (model.max_streams < 1) throw Error("internal: sampling model without streams");
+  if (options.grammar && !model.step_logits) throw Error("internal: grammar sampling needs a model with step_logits");
+  std::string prime_text;
+  AbcGrammar primed;  // the automaton after the prime, copied into every stream
+  const std::vector<TokenId> prime = read_prime(vocab, options, &prime_text, &primed);
   GrammarDraw grammar_draw(vocab, options);
   std::vector<float> logits;
 
@@ -218,7 +233,8 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
   TuneWriter writer(out, options.tags);
   std::vector<TokenId> tokens, next;
   std::vector<Stream> streams;
-  for (int group_start = 0; group_start < options.n; group_start += model.max_streams) {
+  const auto stopped = [&] { return options.stop && options.stop(); };
+  for (int group_start = 0; group_start < options.n && !stopped(); group_start += model.max_streams) {
     const int g = std::min(model.max_streams, options.n - group_start);
     const auto first = static_cast<std::uint32_t>(group_start);
     tokens.assign(static_cast<std::size_t>(g), Vocab::kStart);
@@ -268,12 +284,16 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
         writer.end_tune(s.ended);
         ++stats.tunes;
         stats.ended += s.ended;
+        if (options.tune_done) options.tune_done(s.ended);
         if (++printing < g) writer.begin_tune();
       }
     };
     int active = g;
     for (std::uint32_t step = 0; active > 0; ++step) {
-      if (step > 0) step_all(step);
+      if (step > 0) {
+        if (stopped()) break;
+        step_all(step);
+      }
       for (int i = 0; i < g; ++i) {
         Stream& s = streams[static_cast<std::size_t>(i)];
         if (s.done) continue;
@@ -295,6 +315,7 @@ SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const S
       }
       print_ready();
     }
+    if (active > 0) break;  // stopped mid-group: the unfinished tunes are not printed
     print_ready();
   }
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <cmath>
 #include <sstream>
+#include <vector>
 
 #include "abc/abc_grammar.hpp"
 #include "abc/backend.hpp"
@@ -132,6 +133,44 @@ TEST(Sampler, PrimeIsEchoedAndUnknownCharactersAreUsageErrors) {
     EXPECT_EQ(e.exit_code(), abc::kExitUsage);
     EXPECT_NE(std::string(e.what()).find("'Q'"), std::string::npos) << e.what();
   }
+}
+
+TEST(Sampler, TuneDoneHookRunsAfterEachTuneIsWritten) {
+  ScriptedModel m{"\nX:1\nK:C\nABC|\n"};
+  m.max_streams = 2;  // tunes 1-2 drawn together, then tune 3
+  abc::SampleOptions o;
+  o.grammar = false;
+  o.n = 3;
+  std::ostringstream out;
+  std::vector<std::string> seen;
+  o.tune_done = [&](bool ended) {
+    EXPECT_TRUE(ended);
+    seen.push_back(out.str());
+  };
+  abc::sample_tunes(m.bind(), kVocab, o, out);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], "X:1\nK:C\nABC|\n\n");
+  EXPECT_EQ(seen[1], seen[0] + "X:2\nK:C\nABC|\n\n");
+  EXPECT_EQ(seen[2], out.str());
+}
+
+TEST(Sampler, StopHookEndsSamplingEarly) {
+  ScriptedModel m{"\nX:1\nK:C\nABCABCABCABC|\n"};
+  m.max_streams = 1;
+  abc::SampleOptions o;
+  o.grammar = false;
+  o.n = 5;
+  int polls = 0;
+  o.stop = [&] { return ++polls > 6; };  // the group check, then 5 steps of the first tune
+  int done = 0;
+  o.tune_done = [&](bool) { ++done; };
+  abc::SampleStats stats;
+  std::ostringstream out;
+  stats = abc::sample_tunes(m.bind(), kVocab, o, out);
+  EXPECT_EQ(done, 0);
+  EXPECT_EQ(stats.tunes, 0);
+  EXPECT_EQ(stats.tokens, 6);  // the first draw (after the prime) and one per step allowed
+  EXPECT_EQ(out.str(), "X:1\nK");
 }
 
 TEST(Sampler, GroupsSmallerThanNGiveTheSameOutput) {

@@ -27,7 +27,7 @@ limit_mib=64  # what a device run can carry along
 # A separate build dir, so the normal build keeps its own settings.
 echo "gpu_bundle.sh: configuring $build (sm_90, Release, static dependencies)"
 cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=Release -DABC_ENABLE_CUDA=ON -DCMAKE_CUDA_ARCHITECTURES=90 \
-  -DCMAKE_CUDA_RUNTIME_LIBRARY=Static -DABC_STATIC_DEPS=ON -DABC_BUILD_TESTS=ON -DABC_BUILD_KERNEL_LAB=ON -DABC_NATIVE_CPU=OFF \
+  -DCMAKE_CUDA_RUNTIME_LIBRARY=Static -DABC_STATIC_DEPS=ON -DABC_BUILD_TESTS=ON -DABC_BUILD_KERNEL_LAB=ON -DABC_NATIVE_CPU=OFF -DABC_BUILD_SERVE=OFF \
   >"$build.configure.log" 2>&1 || {
   cat "$build.configure.log" >&2
   echo "gpu_bundle.sh: configure failed (nvcc on PATH or CUDACXX set? tools/setup.sh installs the rest)" >&2

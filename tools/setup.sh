@@ -14,7 +14,8 @@ packages=(
   abcmidi                   # abc2midi: the corpus playability filter, MIDI files
   abcm2ps                   # sheet music (SVG)
   fluidsynth fluid-soundfont-gm  # audio from MIDI
-  chromium                  # the rendering test opens the page headless
+  chromium                  # the rendering and web app tests open pages headless
+  libcpp-httplib-dev pkg-config  # abc_cuda_serve, the local web app (HTTP server)
   gnuplot-nox               # the sweep's loss-curve plot
   unzip python3 python3-pip # tools/fetch_corpus.sh (pip download, then unzip)
 )

@@ -25,6 +25,12 @@ struct SampleOptions {
   // place it may end (a model caught in a loop would otherwise be cut off mid-bar). Needs
   // SamplingModel::step_logits.
   bool grammar = true;
+  // Hooks for a caller that streams the tunes elsewhere (abc_cuda_serve); both optional.
+  // stop: polled before every model step; true ends sampling there (the tune being drawn is
+  // left unfinished), so a client that went away stops costing compute.
+  std::function<bool()> stop;
+  // tune_done: after each tune is written and flushed to `out`, in order; `ended`: at <end>.
+  std::function<void(bool ended)> tune_done;
 };
 
 // Below this share of the distribution on legal tokens, a grammar draw is forced: the most
@@ -81,10 +87,15 @@ SamplingModel sampling_model(Backend& backend, const SampleOptions& options);
 // Writes n tunes to `out` and returns the counts. Tunes are generated in groups of
 // up to max_streams in parallel; the tune being printed streams character by
 // character (flushed), the others are held until their turn, so the output is in
-// order. Throws abc::Error when the prime has a character outside the vocabulary, or (with
+// order. With options.stop, returns early with the counts so far. Throws abc::Error when the prime has a character outside the vocabulary, or (with
 // the grammar) is not the beginning of a legal tune.
 SampleStats sample_tunes(const SamplingModel& model, const Vocab& vocab, const SampleOptions& options,
                          std::ostream& out);
+
+// The checks sample_tunes makes of options.prime before it draws anything (a usage error
+// for an empty prime, a character outside the vocabulary, or with the grammar a prime that
+// is not the beginning of a legal tune), for a caller that must answer before it starts.
+void check_prime(const Vocab& vocab, const SampleOptions& options);
 
 // Rewrites the X: lines of a tune stream as it goes: the first line of each tune
 // becomes "X:<k>" (inserted when the model wrote none), and any later X: line gets
