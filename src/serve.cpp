@@ -582,7 +582,8 @@ void WebServer::Impl::generate(const httplib::Request& req, httplib::Response& r
   const int limit = options.limits.max_generations;
   if (active.fetch_add(1) >= limit) {
     active.fetch_sub(1);
-    set_error(res, 503,
+    // 429: the limit is on this client's kind of request, and the limits are 4xx.
+    set_error(res, 429,
               "busy: " + std::to_string(limit) + " generations are running (the limit); try again in a moment",
               {{"busy", true}, {"limit", limit}});
     res.set_header("Retry-After", "2");

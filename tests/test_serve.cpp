@@ -332,7 +332,7 @@ TEST_F(ServeTest, BusyBeyondTheLimitAndAClientThatHangsUpStopsItsWork) {
   }
   ASSERT_EQ(server_->active_generations(), 1);
   const auto busy = generate({{"model", "tiny"}, {"max_len", "50"}});
-  expect_json_error(busy, 503, "busy: 1 generations are running", "over the limit");
+  expect_json_error(busy, 429, "busy: 1 generations are running", "over the limit");
   if (busy) {
     EXPECT_EQ(json::parse(busy->body)["busy"], true);
     EXPECT_EQ(busy->get_header_value("Retry-After"), "2");
@@ -375,7 +375,7 @@ TEST_F(ServeTest, ThirtyTwoStreamsAtOnceWithAKilledClientAmongThem) {
         } else {
           ++ok;
         }
-      } else if (r->status == 503 && r->body.find("\"error\":\"busy: ") != std::string::npos) {
+      } else if (r->status == 429 && r->body.find("\"error\":\"busy: ") != std::string::npos) {
         ++busy;
       } else {
         failures[i] = std::to_string(r->status) + " " + r->body;
