@@ -345,10 +345,19 @@ TEST_F(ServeTest, BusyBeyondTheLimitAndAClientThatHangsUpStopsItsWork) {
   EXPECT_EQ(after->status, 200);
 }
 
+// Threads of this process (the server runs in it): /proc/self/task has one entry each.
+int thread_count() {
+  int n = 0;
+  for (const auto& entry : std::filesystem::directory_iterator("/proc/self/task")) n += entry.is_directory() ? 1 : 0;
+  return n;
+}
+
 TEST_F(ServeTest, ThirtyTwoStreamsAtOnceWithAKilledClientAmongThem) {
   abc::ServeLimits limits;
   limits.max_tunes = 100000;
   start(limits);
+  ASSERT_TRUE(client()->Get("/api/models"));   // httplib starts its worker pool as it listens
+  const int threads_before = thread_count();  // the server's pool, before any generation
   constexpr int kClients = 32;
   std::atomic<int> ok{0}, busy{0};
   std::vector<std::string> failures(kClients);
@@ -393,6 +402,13 @@ TEST_F(ServeTest, ThirtyTwoStreamsAtOnceWithAKilledClientAmongThem) {
   const auto models = client()->Get("/api/models");
   ASSERT_TRUE(models);
   EXPECT_EQ(models->status, 200);
+  // No thread outlives its request: the count settles back to the server's pool.
+  int threads_after = thread_count();
+  for (int i = 0; i < 100 && threads_after > threads_before; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    threads_after = thread_count();
+  }
+  EXPECT_LE(threads_after, threads_before) << "threads leaked by the 32 requests";
 }
 
 TEST(ServeRequest, ParsesDefaultsAndSteering) {
