@@ -15,38 +15,9 @@
 #include <vector>
 
 #include "abc/cuda/check.hpp"
+#include "device_array.hpp"  // DeviceArray, random_floats
 
 namespace abc_test {
-
-template <class T>
-class DeviceArray {
- public:
-  explicit DeviceArray(std::size_t n) : mem_(n * sizeof(T), "a test buffer"), n_(n) {}
-  explicit DeviceArray(const std::vector<T>& host) : DeviceArray(host.size()) { upload(host); }
-  T* get() const { return static_cast<T*>(mem_.get()); }
-  std::size_t size() const { return n_; }
-  void upload(const std::vector<T>& host) {
-    ABC_CUDA_CHECK(cudaMemcpy(get(), host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
-  }
-  std::vector<T> download() const {
-    std::vector<T> host(n_);
-    ABC_CUDA_CHECK(cudaDeviceSynchronize());
-    ABC_CUDA_CHECK(cudaMemcpy(host.data(), get(), n_ * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-
- private:
-  abc::cuda::DeviceMemory mem_;
-  std::size_t n_;
-};
-
-inline std::vector<float> random_floats(std::size_t n, float lo, float hi, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
 
 // Every |got - want| <= abs_tol + rel_tol * |want|; on failure names the worst element.
 inline void expect_close(const std::vector<float>& got, const std::vector<float>& want, double abs_tol, double rel_tol,

@@ -21,6 +21,7 @@
 #include "abc/cuda/check.hpp"
 #include "abc/device_probe.hpp"
 #include "abc/error.hpp"
+#include "device_array.hpp"
 
 namespace lab {
 
@@ -89,40 +90,10 @@ inline int timing_reps(const Args& args, int gpu_default) {
 
 // --- Buffers and inputs ----------------------------------------------------------------------
 
+// The tests' device array (tests/device_array.hpp): copies that wait for the lab's stream.
 template <class T>
-class DeviceBuffer {
- public:
-  explicit DeviceBuffer(std::size_t n) : mem_(std::max<std::size_t>(n, 1) * sizeof(T), "a kernel lab buffer"), n_(n) {}
-  T* get() const { return static_cast<T*>(mem_.get()); }
-  std::size_t size() const { return n_; }
-  // Synchronous: the lab's kernels run on a non-blocking stream, which a plain copy on the
-  // legacy stream does not wait for (nor they for it).
-  void upload(const std::vector<T>& host) const {
-    ABC_CUDA_CHECK(cudaDeviceSynchronize());
-    ABC_CUDA_CHECK(cudaMemcpy(get(), host.data(), n_ * sizeof(T), cudaMemcpyHostToDevice));
-    ABC_CUDA_CHECK(cudaDeviceSynchronize());
-  }
-  // Outputs start as NaN, so an element a kernel fails to write fails the check.
-  void fill_nan() const { upload(std::vector<T>(n_, std::numeric_limits<T>::quiet_NaN())); }
-  std::vector<T> download() const {
-    std::vector<T> host(n_);
-    ABC_CUDA_CHECK(cudaDeviceSynchronize());
-    ABC_CUDA_CHECK(cudaMemcpy(host.data(), get(), n_ * sizeof(T), cudaMemcpyDeviceToHost));
-    return host;
-  }
-
- private:
-  abc::cuda::DeviceMemory mem_;
-  std::size_t n_;
-};
-
-inline std::vector<float> random_floats(std::size_t n, float lo, float hi, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> u(lo, hi);
-  std::vector<float> v(n);
-  for (float& x : v) x = u(rng);
-  return v;
-}
+using DeviceBuffer = abc_test::DeviceArray<T>;
+using abc_test::random_floats;
 
 inline std::vector<double> to_double(const std::vector<float>& v) { return std::vector<double>(v.begin(), v.end()); }
 inline std::vector<float> to_float(const std::vector<double>& v) {
