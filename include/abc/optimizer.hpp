@@ -23,7 +23,7 @@ double global_norm(const S* values, std::size_t n);
 template <class S>
 class Adam {
  public:
-  // Moments start at zero; threads: the cores a step's work is cut across.
+  // Moments start at zero; threads: the cores a step's work is cut across (held to 1..kMaxCpuThreads).
   Adam(std::size_t num_params, const AdamConfig& config, int threads = 1);
 
   // Clips the gradient by global norm (without changing `grads`), then one Adam step

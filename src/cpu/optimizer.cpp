@@ -6,21 +6,35 @@
 #include <string>
 
 #include "abc/cell_math.hpp"
+#include "abc/cpu_model.hpp"  // kMaxCpuThreads
 #include "abc/error.hpp"
 #include "parts.hpp"
 
 namespace abc {
 
+namespace {
+
+// Sum of values[k]^2 in double, k ascending.
 template <class S>
-double global_norm(const S* values, std::size_t n) {
+double sum_of_squares(const S* values, std::size_t n) {
   double sum = 0.0;
   for (std::size_t k = 0; k < n; ++k) sum += static_cast<double>(values[k]) * values[k];
-  return std::sqrt(sum);
+  return sum;
+}
+
+}  // namespace
+
+template <class S>
+double global_norm(const S* values, std::size_t n) {
+  return std::sqrt(sum_of_squares(values, n));
 }
 
 template <class S>
 Adam<S>::Adam(std::size_t num_params, const AdamConfig& config, int threads)
-    : config_(config), threads_(std::max(1, threads)), m_(num_params, S(0)), v_(num_params, S(0)) {}
+    : config_(config),
+      threads_(std::clamp(threads, 1, kMaxCpuThreads)),
+      m_(num_params, S(0)),
+      v_(num_params, S(0)) {}
 
 template <class S>
 double Adam<S>::step(S* params, const S* grads) {
@@ -28,12 +42,10 @@ double Adam<S>::step(S* params, const S* grads) {
   // Parts of at least 4096 elements; their sums of squares are added in part order, so the
   // norm is the same run to run for a thread count.
   const int parts = parts_for<std::size_t>(threads_, n, 4096);
-  std::array<double, 64> sums{};
+  std::array<double, kMaxCpuThreads> sums{};
   for_parts(parts, [&](int p, int np) {
     const auto [k0, k1] = slice(n, p, np);
-    double s = 0.0;
-    for (std::size_t k = k0; k < k1; ++k) s += static_cast<double>(grads[k]) * grads[k];
-    sums[static_cast<std::size_t>(p)] = s;
+    sums[static_cast<std::size_t>(p)] = sum_of_squares(grads + k0, k1 - k0);
   });
   double total = 0.0;
   for (int p = 0; p < parts; ++p) total += sums[static_cast<std::size_t>(p)];
