@@ -6,7 +6,6 @@
 #include <stdlib.h>
 
 #include <algorithm>
-#include <array>
 #include <string>
 #include <utility>
 #include <vector>
@@ -192,16 +191,9 @@ double softmax_rows(S* logits, const TokenId* targets, std::size_t r0, std::size
 // softmax_rows over all rows, cut into parts whose sums are added in part order.
 template <class S>
 double softmax_xent(S* logits, const TokenId* targets, std::size_t rows, int V, S grad_scale, int threads) {
-  const int n = static_cast<int>(rows);
-  const int parts = parts_for(threads, n, 16);
-  std::array<double, kMaxCpuThreads> sums{};
-  for_parts(parts, [&](int p, int np) {
-    const auto [r0, r1] = slice(n, p, np);
-    sums[sz(p)] = softmax_rows(logits, targets, sz(r0), sz(r1), V, grad_scale);
+  return sum_over_parts(parts_for<std::size_t>(threads, rows, 16), rows, [&](std::size_t r0, std::size_t r1) {
+    return softmax_rows(logits, targets, r0, r1, V, grad_scale);
   });
-  double total = 0.0;
-  for (double s : sums) total += s;
-  return total;
 }
 
 }  // namespace

@@ -1,7 +1,6 @@
 #include "abc/optimizer.hpp"
 
 #include <algorithm>
-#include <array>
 #include <cmath>
 #include <string>
 
@@ -42,14 +41,8 @@ double Adam<S>::step(S* params, const S* grads) {
   // Parts of at least 4096 elements; their sums of squares are added in part order, so the
   // norm is the same run to run for a thread count.
   const int parts = parts_for<std::size_t>(threads_, n, 4096);
-  std::array<double, kMaxCpuThreads> sums{};
-  for_parts(parts, [&](int p, int np) {
-    const auto [k0, k1] = slice(n, p, np);
-    sums[static_cast<std::size_t>(p)] = sum_of_squares(grads + k0, k1 - k0);
-  });
-  double total = 0.0;
-  for (int p = 0; p < parts; ++p) total += sums[static_cast<std::size_t>(p)];
-  const double norm = std::sqrt(total);
+  const double norm = std::sqrt(
+      sum_over_parts(parts, n, [&](std::size_t k0, std::size_t k1) { return sum_of_squares(grads + k0, k1 - k0); }));
   if (!std::isfinite(norm)) {
     throw Error("gradient norm is " + std::to_string(norm) + " at optimizer step " +
                 std::to_string(steps_ + 1) +

@@ -4,7 +4,11 @@
 #include <omp.h>
 
 #include <algorithm>
+#include <array>
+#include <cstddef>
 #include <utility>
+
+#include "abc/cpu_model.hpp"  // kMaxCpuThreads
 
 namespace abc {
 namespace {
@@ -38,6 +42,21 @@ template <class N>
 int parts_for(int threads, N n, N grain) {
   const N per = std::max<N>(1, grain);
   return static_cast<int>(std::max<N>(1, std::min<N>(static_cast<N>(threads), n / per)));
+}
+
+// The sum of part_sum(first, last) over the slices of n items cut into `parts` (at most
+// kMaxCpuThreads): each part's sum is taken on its thread, and the sums are added in part
+// order, so the total is the same run to run for a number of parts.
+template <class N, class F>
+double sum_over_parts(int parts, N n, F&& part_sum) {
+  std::array<double, kMaxCpuThreads> sums{};
+  for_parts(parts, [&](int p, int np) {
+    const auto [first, last] = slice(n, p, np);
+    sums[static_cast<std::size_t>(p)] = part_sum(first, last);
+  });
+  double total = 0.0;
+  for (int p = 0; p < parts; ++p) total += sums[static_cast<std::size_t>(p)];
+  return total;
 }
 
 }  // namespace
