@@ -73,7 +73,7 @@ class CpuModel {
   void step_logits(const TokenId* tokens, int batch, Scalar* logits);
 
  private:
-  struct LayerBuffers {
+  struct LayerStorage {  // one layer's vectors; the model pass sees them as LayerBuffers<Scalar>
     std::vector<Scalar> gates;     // [T, B, G*H] input terms, then what the cell's backward needs
     std::vector<Scalar> rec;       // [T, B, G*H] recurrent terms (cells with kSplitRecurrent only)
     std::vector<Scalar> h;         // [T+1, B, H]; slot 0 is the state carried in
@@ -93,7 +93,7 @@ class CpuModel {
   ParamLayout layout_;
   int max_batch_, max_seq_, threads_;
   std::vector<Scalar> params_, grads_;
-  std::vector<LayerBuffers> layers_;
+  std::vector<LayerStorage> layers_;
   std::vector<Scalar> logits_;  // [T, B, V]; after the loss, d loss / d logits
   std::vector<Scalar> dgates_;  // [T, B, G*H] backward scratch, reused by every layer
   std::vector<Scalar> drec_;    // [T, B, G*H] d loss / d recurrent terms (split cells only)

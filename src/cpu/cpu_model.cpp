@@ -221,7 +221,7 @@ CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq, int
   params_.assign(layout_.total(), S(0));
   grads_.assign(layout_.total(), S(0));
   layers_.resize(sz(config.layers));
-  for (LayerBuffers& buf : layers_) {
+  for (LayerStorage& buf : layers_) {
     buf.gates.assign(rows * GH, S(0));
     if (split) buf.rec.assign(rows * GH, S(0));
     buf.h.assign(rows * H + BH, S(0));
@@ -244,7 +244,7 @@ CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq, int
 
 template <class S>
 void CpuModel<S>::reset_state() {
-  for (LayerBuffers& buf : layers_) {
+  for (LayerStorage& buf : layers_) {
     std::fill(buf.state_h.begin(), buf.state_h.end(), S(0));
     std::fill(buf.state_c.begin(), buf.state_c.end(), S(0));
   }
