@@ -5,23 +5,28 @@
 # seconds per million trained characters, the share of the machine's FMA peak; then
 # evaluation chars/s and sampling chars/s with 1 and 64 streams. Prints markdown tables
 # with the ratios; --write puts them into BENCHMARKS.md.
-#   tools/bench_cpu.sh [--write] [--repeats N] [--quick]
-#   --quick: 1 repeat (unless --repeats), 2 steps, short sampling: checks that the script
-#            runs; its numbers mean nothing
+#   tools/bench_cpu.sh [--write] [--rounds N] [--repeats N] [--quick]
+#   --rounds N: ours and PyTorch take turns N times per shape (default 3), so that a slow
+#            spell of this shared machine falls on both; each figure is the median over the
+#            rounds, each ratio the median of the rounds' own ratios
+#   --quick: 1 round, 1 repeat (unless given), 2 steps, short sampling: checks that the
+#            script runs; its numbers mean nothing
 # Environment: BUILD_DIR (default build), TORCH_PYTHON (default /usr/bin/python3), CORPUS
-# (default data/corpus/train.txt), FMA_UNITS and FMA_LANES (override the peak's guesses).
+# (default data/corpus/train.txt), CXX (compiles tools/fma_peak.cpp; default c++).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 write=0
 repeats=
+rounds=
 quick=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --write) write=1 ;;
     --repeats) repeats=${2:?--repeats needs a number}; shift ;;
+    --rounds) rounds=${2:?--rounds needs a number}; shift ;;
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "bench_cpu.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -32,11 +37,14 @@ hidden=100
 seq=100
 cells=(lstm rnn gru)
 batches=(16 64)
+for n in "$repeats" "$rounds"; do
+  [[ -z $n || $n =~ ^[1-9][0-9]*$ ]] || die "--repeats and --rounds take a whole number from 1 (got '$n')"
+done
 if [[ $quick == 1 ]]; then
-  repeats=${repeats:-1}; steps=2; warmup=1
+  repeats=${repeats:-1}; rounds=${rounds:-1}; steps=2; warmup=1
   ours_sample_1=200; torch_sample_1=50; sample_64=20
 else
-  repeats=${repeats:-5}; steps=20; warmup=3
+  repeats=${repeats:-5}; rounds=${rounds:-3}; steps=20; warmup=3
   # Steps per repeat: one stream is fast for us, slow for PyTorch; 64 streams are 64 chars a step.
   ours_sample_1=20000; torch_sample_1=2000; sample_64=2000
 fi
@@ -76,38 +84,20 @@ field() {
   v=$(grep -oE "(^| )$1=[0-9.]+" <<<"$2" | head -1 | cut -d= -f2) || true
   echo "${v:-n/a}"
 }
-# a / b as "1.23x" (printf format $3, default %.2f), or n/a.
-ratio() { awk -v a="$1" -v b="$2" -v f="${3:-%.2f}" 'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf f "x", a / b; else print "n/a" }'; }
-# "a / b (b/a)": CPU seconds with 1 and 2 threads and how much more 2 threads spend.
-cpu_pair() { echo "$(printf '%.2f' "$1") / $(printf '%.2f' "$2") ($(ratio "$2" "$1"))"; }
 
-# The machine's FMA peak: cores x FMA units x fp32 lanes per unit x 2 FLOP (an FMA is a
-# multiply and an add) x GHz. Lanes from /proc/cpuinfo: avx512f 16, avx2 8, else 4 (SSE);
-# but AMD family 25 (Zen 3/4) runs 512-bit ops on its two 256-bit FMA pipes, so 8 there.
-# Two FMA units per core is assumed (true of Zen 2-5 and most Xeons; some Xeons with
-# AVX-512 have one): FMA_UNITS / FMA_LANES override.
+# The machine's FMA peak, measured: tools/fma_peak.cpp runs independent vector FMA chains
+# on every core (compiled here for this CPU). A peak computed from the nominal clock and an
+# assumed number of FMA units was 166 GFLOP/s on this project's machine; measured, 229.
 cores=$(nproc)
-flags=$(grep -m1 '^flags' /proc/cpuinfo || true)
-vendor=$(grep -m1 '^vendor_id' /proc/cpuinfo | sed 's/.*: *//' || true)
-family=$(grep -m1 '^cpu family' /proc/cpuinfo | sed 's/.*: *//' || true)
-if [[ " $flags " == *" avx512f "* ]]; then
-  isa=avx512f; lanes=16
-  [[ $vendor == AuthenticAMD && $family == 25 ]] && lanes=8
-elif [[ " $flags " == *" avx2 "* ]]; then
-  isa=avx2; lanes=8
-else
-  isa=sse; lanes=4
-fi
-lanes=${FMA_LANES:-$lanes}
-units=${FMA_UNITS:-2}
-mhz=$(lscpu | sed -nE 's/^CPU max MHz: *([0-9.]+).*/\1/p' | head -1)
-mhz_from="lscpu's CPU max MHz"
-if [[ -z $mhz ]]; then
-  mhz=$(sed -nE 's/^cpu MHz[[:space:]]*: *([0-9.]+).*/\1/p' /proc/cpuinfo | head -1)
-  mhz_from="/proc/cpuinfo's cpu MHz: lscpu gives no max MHz"
-fi
-[[ -n $mhz ]] || die "no clock rate in lscpu or /proc/cpuinfo for the FMA peak"
-peak=$(awk -v c="$cores" -v u="$units" -v l="$lanes" -v m="$mhz" 'BEGIN { printf "%.0f", c * u * l * 2 * m * 1e6 }')
+peak_bin=$(mktemp -d)/fma_peak
+trap 'rm -rf "$(dirname "$peak_bin")"' EXIT
+"${CXX:-c++}" -O2 -march=native -fopenmp tools/fma_peak.cpp -o "$peak_bin" ||
+  die "compiling tools/fma_peak.cpp failed (needs a C++ compiler with OpenMP: apt-get install g++, or set CXX)"
+peak_line=$(OMP_NUM_THREADS=$cores "$peak_bin") || die "tools/fma_peak.cpp's program failed"
+peak_gflops=$(field fma_peak_gflops "$peak_line")
+lanes=$(field lanes "$peak_line")
+peak=$(awk -v g="$peak_gflops" 'BEGIN { printf "%.0f", g * 1e9 }')
+[[ $peak -gt 0 ]] || die "no peak in tools/fma_peak.cpp's output: $peak_line"
 
 # FLOP per trained character of one layer with G gates, hidden H, vocabulary V: forward
 # 2*G*H*H (the recurrent product; the input is a row of the input table, a gather, no
@@ -125,42 +115,77 @@ other_table="| cell | ours eval chars/s, B=64 | PyTorch eval chars/s, B=64 | our
 |---|---|---|---|---|---|---|---|---|---|"
 vocab=
 flop_note=
+# The median of the numbers among the arguments ("n/a" and empty ones skipped), or n/a.
+median() {
+  printf '%s\n' "$@" | grep -E '^[0-9.]+$' | sort -g |
+    awk '{ v[NR] = $1 } END { if (NR == 0) print "n/a"; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'
+}
+# Median over the rounds of field KEY in the lines of array NAME for a thread count,
+# printed with format F (default %.0f).
+over_rounds() {
+  local -n lines=$1
+  local key=$2 threads=$3 f=${4:-%.0f} r values=()
+  for ((r = 1; r <= rounds; r++)); do values+=("$(field "$key" "${lines[$threads,$r]}")"); done
+  local m
+  m=$(median "${values[@]}")
+  [[ $m == n/a ]] && echo n/a || printf "$f\n" "$m"
+}
+# Median over the rounds of each round's KEY(A lines, thread count TA) / KEY(B lines, TB),
+# as "1.23x" (format F, default %.2f).
+paired_ratio() {
+  local -n a_lines=$1 b_lines=$3
+  local key=$5 ta=$2 tb=$4 f=${6:-%.2f} r values=()
+  for ((r = 1; r <= rounds; r++)); do
+    values+=("$(awk -v a="$(field "$key" "${a_lines[$ta,$r]}")" -v b="$(field "$key" "${b_lines[$tb,$r]}")" \
+      'BEGIN { if (a + 0 > 0 && b + 0 > 0) printf "%.6f", a / b; else print "n/a" }')")
+  done
+  local m
+  m=$(median "${values[@]}")
+  [[ $m == n/a ]] && echo n/a || printf "$f""x\n" "$m"
+}
+
 for cell in "${cells[@]}"; do
   sample_row=
   for batch in "${batches[@]}"; do
     shape=(--cell "$cell" --hidden "$hidden" --batch "$batch" --seq "$seq" --repeats "$repeats" --steps "$steps" --warmup "$warmup")
     declare -A ours=() theirs=()
-    for threads in 1 2; do
-      # Sampling rides along the 2-thread runs: 1 stream in B=16's, 64 streams in B=64's.
-      ours_sample=(--sample-chars 0); torch_sample=(--sample-chars 0)
-      if [[ $threads == 2 && $batch == 16 ]]; then
-        ours_sample=(--streams 1 --sample-chars "$ours_sample_1")
-        torch_sample=(--sample-streams 1 --sample-chars "$torch_sample_1")
-      elif [[ $threads == 2 && $batch == 64 ]]; then
-        ours_sample=(--streams 64 --sample-chars "$sample_64")
-        torch_sample=(--sample-streams 64 --sample-chars "$sample_64")
-      fi
-      name="$cell B=$batch, $threads thread(s)"
-      echo "bench_cpu.sh: $name" >&2
-      ours[$threads]=$(measure "ours $name" "$bench" --device cpu --threads "$threads" --corpus "$corpus" \
-        "${shape[@]}" "${ours_sample[@]}")
-      theirs[$threads]=$(measure "PyTorch $name" "$torch_python" tools/torch_reference.py bench --threads "$threads" \
-        --train "$corpus" "${shape[@]}" "${torch_sample[@]}")
+    for ((round = 1; round <= rounds; round++)); do
+      for threads in 1 2; do
+        # Sampling rides along the 2-thread runs: 1 stream in B=16's, 64 streams in B=64's.
+        ours_sample=(--sample-chars 0); torch_sample=(--sample-chars 0)
+        if [[ $threads == 2 && $batch == 16 ]]; then
+          ours_sample=(--streams 1 --sample-chars "$ours_sample_1")
+          torch_sample=(--sample-streams 1 --sample-chars "$torch_sample_1")
+        elif [[ $threads == 2 && $batch == 64 ]]; then
+          ours_sample=(--streams 64 --sample-chars "$sample_64")
+          torch_sample=(--sample-streams 64 --sample-chars "$sample_64")
+        fi
+        name="$cell B=$batch, $threads thread(s), round $round of $rounds"
+        echo "bench_cpu.sh: $name" >&2
+        ours[$threads,$round]=$(measure "ours $name" "$bench" --device cpu --threads "$threads" --corpus "$corpus" \
+          "${shape[@]}" "${ours_sample[@]}")
+        theirs[$threads,$round]=$(measure "PyTorch $name" "$torch_python" tools/torch_reference.py bench \
+          --threads "$threads" --train "$corpus" "${shape[@]}" "${torch_sample[@]}")
+      done
     done
-    vocab=$(field vocab "${ours[2]}")
+    vocab=$(field vocab "${ours[2,1]}")
     flop=$(flop_per_char "$cell" "$vocab")
-    o1=$(field train_chars_per_s "${ours[1]}"); o2=$(field train_chars_per_s "${ours[2]}")
-    t1=$(field train_chars_per_s "${theirs[1]}"); t2=$(field train_chars_per_s "${theirs[2]}")
-    oc=$(cpu_pair "$(field train_cpu_s_per_mchar "${ours[1]}")" "$(field train_cpu_s_per_mchar "${ours[2]}")")
-    tc=$(cpu_pair "$(field train_cpu_s_per_mchar "${theirs[1]}")" "$(field train_cpu_s_per_mchar "${theirs[2]}")")
-    train_table+=$'\n'"| $cell | $batch | $o1 | $o2 | $(ratio "$o2" "$o1") | $oc | $t1 | $t2 | $tc"
-    train_table+=" | $(ratio "$o1" "$t1" %.1f) | $(ratio "$o2" "$t2" %.1f) | $(peak_share "$o2" "$flop") |"
-    os=$(field sample_chars_per_s "${ours[2]}"); ts=$(field sample_chars_per_s "${theirs[2]}")
+    o1=$(over_rounds ours train_chars_per_s 1); o2=$(over_rounds ours train_chars_per_s 2)
+    t1=$(over_rounds theirs train_chars_per_s 1); t2=$(over_rounds theirs train_chars_per_s 2)
+    oc="$(over_rounds ours train_cpu_s_per_mchar 1 %.2f) / $(over_rounds ours train_cpu_s_per_mchar 2 %.2f)"
+    oc+=" ($(paired_ratio ours 2 ours 1 train_cpu_s_per_mchar))"
+    tc="$(over_rounds theirs train_cpu_s_per_mchar 1 %.2f) / $(over_rounds theirs train_cpu_s_per_mchar 2 %.2f)"
+    tc+=" ($(paired_ratio theirs 2 theirs 1 train_cpu_s_per_mchar))"
+    train_table+=$'\n'"| $cell | $batch | $o1 | $o2 | $(paired_ratio ours 2 ours 1 train_chars_per_s) | $oc | $t1 | $t2 | $tc"
+    train_table+=" | $(paired_ratio ours 1 theirs 1 train_chars_per_s %.1f) | $(paired_ratio ours 2 theirs 2 train_chars_per_s %.1f)"
+    train_table+=" | $(peak_share "$o2" "$flop") |"
+    os=$(over_rounds ours sample_chars_per_s 2); ts=$(over_rounds theirs sample_chars_per_s 2)
+    sample_ratio=$(paired_ratio ours 2 theirs 2 sample_chars_per_s %.1f)
     if [[ $batch == 16 ]]; then
-      sample_row="$os | $ts | $(ratio "$os" "$ts" %.1f)"
+      sample_row="$os | $ts | $sample_ratio"
     else
-      oe=$(field eval_chars_per_s "${ours[2]}"); te=$(field eval_chars_per_s "${theirs[2]}")
-      other_table+=$'\n'"| $cell | $oe | $te | $(ratio "$oe" "$te" %.1f) | $sample_row | $os | $ts | $(ratio "$os" "$ts" %.1f) |"
+      oe=$(over_rounds ours eval_chars_per_s 2); te=$(over_rounds theirs eval_chars_per_s 2)
+      other_table+=$'\n'"| $cell | $oe | $te | $(paired_ratio ours 2 theirs 2 eval_chars_per_s %.1f) | $sample_row | $os | $ts | $sample_ratio |"
     fi
   done
   flop_note+="${flop_note:+, }$cell $flop"
@@ -170,9 +195,9 @@ cpu_name=$(lscpu | sed -nE 's/^Model name: *//p' | head -1)
 gflops=$(awk -v p="$peak" 'BEGIN { printf "%.1f", p / 1e9 }')
 mode=
 [[ $quick == 1 ]] && mode=" Quick run (--quick: $steps steps, short sampling): not for comparison."
-header="CPU: $cpu_name, $cores cores ($isa); PyTorch $torch_version. H=$hidden, T=$seq. FMA peak: $cores cores × $units FMA units × $lanes fp32 lanes × 2 FLOP × $(awk -v m="$mhz" 'BEGIN { printf "%.3f", m / 1000 }') GHz ($mhz_from) = $gflops GFLOP/s; FLOP per trained character, 3·(2·G·H² + 2·H·V) with V=$vocab: $flop_note. Medians of $repeats runs, $(date -u +%Y-%m-%d).$mode"
+header="CPU: $cpu_name, $cores cores; PyTorch $torch_version. H=$hidden, T=$seq. FMA peak, measured (tools/fma_peak.cpp: independent $lanes-float FMA chains on all $cores cores): $gflops GFLOP/s; FLOP per trained character, 3·(2·G·H² + 2·H·V) with V=$vocab: $flop_note. $rounds rounds of ours then PyTorch, each program's figure in a round the median of $repeats runs; $(date -u +%Y-%m-%d).$mode"
 # One paragraph (no blank line): --write replaces up to the end of it.
-how="How: \`tools/bench_cpu.sh --write\` runs \`abc_cuda_bench --device cpu --threads N\` (our CPU backend) and \`tools/torch_reference.py bench --threads N\` (the same model in PyTorch: one-hot input into \`nn.LSTM\`/\`nn.RNN\`/\`nn.GRU\`, dropout 0.1, \`nn.Linear\`, cross-entropy, Adam, clipping at 5; N sets both ATen's and OpenBLAS's thread pools) one after the other on the same machine and the same default-corpus text, with N = 1 and 2. Training chars/s: forward + backward + clipping + Adam over B×T characters per step, $warmup warm-up steps excluded, median of $repeats repeats of $steps steps. CPU s per M chars: the process's user + sys CPU time (all its threads; getrusage in ours, \`time.process_time()\` in PyTorch) per million trained characters, median over the repeats; the factor in brackets is 2 threads' over 1 thread's. FMA peak: the FLOP per trained character above (the products only: pointwise work is left out) times ours chars/s with 2 threads, over the machine's peak in the header (2 FMA units per core assumed; the clock is the nominal one, so with turbo the real peak is higher and the share lower). Evaluation chars/s (2 threads, B=64): forward only, no dropout, state carried, the loss summed and read back per chunk, $steps chunks per repeat. Sampling chars/s (2 threads): 1 or 64 streams, one character each per step, temperature 0.8 ($ours_sample_1 steps for ours with 1 stream, $torch_sample_1 for PyTorch, $sample_64 with 64 streams)."
+how="How: \`tools/bench_cpu.sh --write\` runs \`abc_cuda_bench --device cpu --threads N\` (our CPU backend) and \`tools/torch_reference.py bench --threads N\` (the same model in PyTorch: one-hot input into \`nn.LSTM\`/\`nn.RNN\`/\`nn.GRU\`, dropout 0.1, \`nn.Linear\`, cross-entropy, Adam, clipping at 5; N sets both ATen's and OpenBLAS's thread pools) taking turns on the same machine and the same default-corpus text, with N = 1 and 2: per shape, $rounds rounds, each running ours and PyTorch at 1 thread, then both at 2 threads. Each figure is the median over the rounds; each ratio (ours / PyTorch, 2 threads / 1 thread) the median of the rounds' own ratios, so a slow spell of the machine weighs on both sides of a ratio. Training chars/s: forward + backward + clipping + Adam over B×T characters per step, $warmup warm-up steps excluded, in a round the median of $repeats repeats of $steps steps. CPU s per M chars: the process's user + sys CPU time (all its threads; getrusage in ours, \`time.process_time()\` in PyTorch) per million trained characters, median over the repeats; the factor in brackets is 2 threads' over 1 thread's. Share of FMA peak: the FLOP per trained character above (the products only: pointwise work is left out) times ours chars/s with 2 threads, over the measured peak in the header. Evaluation chars/s (2 threads, B=64): forward only, no dropout, state carried, the loss summed and read back per chunk, $steps chunks per repeat. Sampling chars/s (2 threads): 1 or 64 streams, one character each per step, temperature 0.8 ($ours_sample_1 steps for ours with 1 stream, $torch_sample_1 for PyTorch, $sample_64 with 64 streams)."
 echo "$header"
 echo
 echo "$train_table"
