@@ -71,8 +71,9 @@ constexpr std::uint64_t kStep = 5;
 // A double model with a non-zero state carried in from a previous chunk, and a
 // chunk whose mean loss is differentiated.
 struct GradCheck {
-  GradCheck(const ModelConfig& config, int B, int T, int max_batch, int max_seq)
-      : model(config, max_batch, max_seq), chunk(random_chunk(T, B, config.vocab, 17)) {
+  GradCheck(const ModelConfig& config, int B, int T, int max_batch, int max_seq,
+            int stream_group = abc::kCpuStreamGroup)
+      : model(config, max_batch, max_seq, 1, stream_group), chunk(random_chunk(T, B, config.vocab, 17)) {
     model.init_params(3);
     model.forward_backward(random_chunk(T, B, config.vocab, 23), kDropoutSeed, kStep - 1);
     state.save(model, B);
@@ -122,13 +123,15 @@ struct GradCase {
   float dropout;
   int max_batch, max_seq;  // larger limits than the chunk's exercise short chunks
   int B = 3, T = 4;        // the chunk; B = 1 takes the single-row (GEMV) path
+  int stream_group = abc::kCpuStreamGroup;  // < B: the chunk's streams go through in groups
 };
 
 std::string case_name(const testing::TestParamInfo<GradCase>& info) {
   const GradCase& c = info.param;
   return std::string(abc::cell_kind_name(c.cell)) + "_L" + std::to_string(c.layers) +
          (c.dropout > 0 ? "_dropout" : "_nodropout") +
-         (c.max_seq > c.T || c.max_batch > c.B ? "_short" : "_exact") + (c.B == 1 ? "_B1" : "");
+         (c.max_seq > c.T || c.max_batch > c.B ? "_short" : "_exact") + (c.B == 1 ? "_B1" : "") +
+         (c.stream_group < c.B ? "_groups_of_" + std::to_string(c.stream_group) : "");
 }
 
 class GradCheckTest : public testing::TestWithParam<GradCase> {};
@@ -138,7 +141,7 @@ TEST_P(GradCheckTest, EveryParameterAndStateElementMatchesCentralDifferences) {
   const GradCase& c = GetParam();
   const int B = c.B, T = c.T;
   ModelConfig config{c.cell, 7, 5, c.layers, c.dropout};
-  GradCheck gc(config, B, T, c.max_batch, c.max_seq);
+  GradCheck gc(config, B, T, c.max_batch, c.max_seq, c.stream_group);
 
   const std::vector<double> analytic = gc.analytic_param_grads();
   std::vector<std::vector<double>> dh0, dc0;
@@ -188,6 +191,8 @@ std::vector<GradCase> grad_cases() {
   }
   cases.push_back(GradCase{CellKind::kLstm, 3, 0.3f, 3, 4});
   cases.push_back(GradCase{CellKind::kRnn, 1, 0.0f, 2, 4, 1, 4});
+  // Streams in groups of 2 (2 + 1): each group's state rows, dropout masks and gradients.
+  for (CellKind cell : abc::all_cell_kinds()) cases.push_back(GradCase{cell, 2, 0.3f, 3, 4, 3, 4, 2});
   return cases;
 }
 
@@ -235,6 +240,43 @@ TEST(CpuModel, FloatAgreesWithDouble) {
       ASSERT_NEAR(mf.grads()[k], md.grads()[k], 1e-5 * largest) << abc::cell_kind_name(cell) << " k=" << k;
     }
   }
+}
+
+// A chunk's streams in groups (forward_backward) give what one pass over all of them
+// gives: the loss, every gradient, the carried state and the initial-state gradients, to
+// double rounding; over two chunks, so the second starts from the carried state.
+TEST(CpuModel, StreamGroupsMatchOnePass) {
+  for (CellKind cell : abc::all_cell_kinds()) {
+    const ModelConfig config{cell, 9, 6, 2, 0.4f};
+    const int B = 7, T = 5;
+    CpuModel<double> whole(config, B, T, 1, B), grouped(config, B, T, 2, 3);  // groups of 3, 3, 1; 2 threads
+    whole.init_params(6);
+    grouped.init_params(6);
+    for (std::uint64_t step = 0; step < 2; ++step) {
+      const Chunk chunk = random_chunk(T, B, 9, 40 + step);
+      const double lw = whole.forward_backward(chunk, 3, step), lg = grouped.forward_backward(chunk, 3, step);
+      EXPECT_NEAR(lg, lw, 1e-13 * lw) << abc::cell_kind_name(cell) << " step " << step;
+      double largest = 0;
+      for (std::size_t k = 0; k < whole.num_params(); ++k) largest = std::max(largest, std::abs(whole.grads()[k]));
+      ASSERT_GT(largest, 0.0);
+      for (std::size_t k = 0; k < whole.num_params(); ++k) {
+        ASSERT_NEAR(grouped.grads()[k], whole.grads()[k], 1e-12 * largest) << abc::cell_kind_name(cell) << " k=" << k;
+      }
+      for (int l = 0; l < config.layers; ++l) {
+        for (int k = 0; k < B * config.hidden; ++k) {
+          ASSERT_NEAR(grouped.state_h(l)[k], whole.state_h(l)[k], 1e-13) << "h, layer " << l << " k=" << k;
+          ASSERT_NEAR(grouped.initial_state_grad_h(l)[k], whole.initial_state_grad_h(l)[k], 1e-13 * largest)
+              << "dh0, layer " << l << " k=" << k;
+          if (whole.state_c(l) != nullptr) {
+            ASSERT_NEAR(grouped.state_c(l)[k], whole.state_c(l)[k], 1e-13) << "c, layer " << l << " k=" << k;
+            ASSERT_NEAR(grouped.initial_state_grad_c(l)[k], whole.initial_state_grad_c(l)[k], 1e-13 * largest)
+                << "dc0, layer " << l << " k=" << k;
+          }
+        }
+      }
+    }
+  }
+  EXPECT_THROW(CpuModel<float>(ModelConfig{CellKind::kRnn, 5, 4, 1, 0.0f}, 2, 3, 1, 0), abc::Error);
 }
 
 TEST(CpuModel, GradientsAreOverwrittenNotAccumulated) {

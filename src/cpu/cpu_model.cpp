@@ -156,9 +156,11 @@ void recurrence_backward(const S* w_rec, const S* z, const S* u, const S* h, con
 namespace {
 
 // Dropout on a layer's output h [T, B, H]: mask and dropped, same shape; steps [t0, t1).
+// stream0: the chunk's index of stream 0 here (a group of its streams: the mask of a
+// stream does not depend on how the chunk was cut).
 template <class S>
-void apply_dropout(const S* h, S* mask, S* dropped, int t0, int t1, int B, int H, int layer, U32x2 key,
-                   float p) {
+void apply_dropout(const S* h, S* mask, S* dropped, int t0, int t1, int B, int stream0, int H, int layer,
+                   U32x2 key, float p) {
   const S scale = cell::dropout_scale<S>(p);
   // One Philox call serves four units; a batch of calls runs as one vector loop (one call
   // per lane), then the units read their words.
@@ -171,7 +173,7 @@ void apply_dropout(const S* h, S* mask, S* dropped, int t0, int t1, int B, int H
         const int units = std::min(4 * kCalls, H - j0), calls = (units + 3) / 4;
 #pragma omp simd
         for (int g = 0; g < calls; ++g) {
-          const U32x4 bits = dropout_bits(key, layer, t, b, j0 + 4 * g);
+          const U32x4 bits = dropout_bits(key, layer, t, stream0 + b, j0 + 4 * g);
           for (int k = 0; k < 4; ++k) words[4 * g + k] = bits.v[k];
         }
         const S* hr = h + row + sz(j0);
@@ -235,12 +237,15 @@ double softmax_xent(S* logits, const TokenId* targets, std::size_t rows, int V, 
 }  // namespace
 
 template <class S>
-CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq, int threads)
-    : layout_(config), max_batch_(max_batch), max_seq_(max_seq), threads_(threads) {
+CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq, int threads, int stream_group)
+    : layout_(config), max_batch_(max_batch), max_seq_(max_seq), threads_(threads), stream_group_(stream_group) {
   if (max_batch < 1 || max_seq < 1) {
     throw Error("model batch and sequence limits must be at least 1 (got batch " +
                     std::to_string(max_batch) + ", seq " + std::to_string(max_seq) + ")",
                 kExitUsage);
+  }
+  if (stream_group < 1) {
+    throw Error("CPU stream group must be at least 1 (got " + std::to_string(stream_group) + ")", kExitUsage);
   }
   if (threads < 1 || threads > kMaxCpuThreads) {
     throw Error("CPU threads must be in 1.." + std::to_string(kMaxCpuThreads) + " (got " + std::to_string(threads) +
@@ -276,6 +281,11 @@ CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq, int
   if (split) drec_.assign(rows * GH, S(0));
   dy_.assign(rows * H, S(0));
   dc_.assign(BH, S(0));
+  if (max_batch > stream_group) {
+    group_inputs_.assign(sz(max_seq) * sz(stream_group), 0);
+    group_targets_.assign(sz(max_seq) * sz(stream_group), 0);
+    group_grads_.assign(layout_.total(), S(0));
+  }
 }
 
 template <class S>
@@ -323,14 +333,18 @@ struct CpuPassOps {
   using Tokens = const TokenId*;
   using Key = U32x2;
   CpuModel<S>& m;
+  int stream0 = 0;  // the pass runs streams stream0.. of the chunk (CpuModel::forward_backward's groups)
 
   int threads() const { return m.threads_; }
 
   LayerBuffers<S> layer(int l) const {
     auto& buf = m.layers_[sz(l)];
     auto data = [](std::vector<S>& v) { return v.empty() ? nullptr : v.data(); };
-    return LayerBuffers<S>{data(buf.gates),   data(buf.rec),  data(buf.h),    data(buf.c),   data(buf.state_h),
-                           data(buf.state_c), data(buf.mask), data(buf.dropped), data(buf.dh0), data(buf.dc0)};
+    // Per-stream rows [B, H] start at the pass's first stream.
+    const std::size_t row0 = sz(stream0) * sz(m.config().hidden);
+    auto rows = [&](std::vector<S>& v) { return v.empty() ? nullptr : v.data() + row0; };
+    return LayerBuffers<S>{data(buf.gates),   data(buf.rec),  data(buf.h),       data(buf.c), rows(buf.state_h),
+                           rows(buf.state_c), data(buf.mask), data(buf.dropped), rows(buf.dh0), rows(buf.dc0)};
   }
   PassBuffers<S> scratch() const {
     return PassBuffers<S>{m.logits_.data(), m.dy_.data(), m.dgates_.data(), m.drec_.empty() ? nullptr : m.drec_.data(),
@@ -419,7 +433,7 @@ struct CpuPassOps {
   void dropout_forward(const S* h, S* mask, S* dropped, int T, int B, int H, int layer, U32x2 key, float p) const {
     for_parts(parts_for(threads(), T, 1), [&](int part, int np) {
       const auto [t0, t1] = slice(T, part, np);
-      apply_dropout(h, mask, dropped, t0, t1, B, H, layer, key, p);
+      apply_dropout(h, mask, dropped, t0, t1, B, stream0, H, layer, key, p);
     });
   }
   void dropout_backward(const S* mask, S* dy, std::size_t n) const {
@@ -449,18 +463,46 @@ struct CpuPassOps {
   bool layer_backward_elsewhere(int, int, int, const S*, S*, S*) const { return false; }
 };
 
+// The chunk's streams go through the model in groups of at most stream_group_ (each a full
+// forward and backward; the streams are independent until the weight gradients, which
+// add up over the groups): a group's activations stay in the caches that the whole of a
+// large batch overflows.
 template <class S>
 double CpuModel<S>::forward_backward(const Chunk& chunk, std::uint64_t dropout_seed,
                                      std::uint64_t step) {
   check_chunk(chunk);
   const bool dropout = config().dropout > 0.0f;
-  const std::size_t rows = sz(chunk.T) * sz(chunk.B);
-  CpuPassOps<S> ops{*this};
-  model_forward(ops, layout_, params_.data(), chunk.inputs.data(), chunk.T, chunk.B, true, dropout,
-                dropout_key(dropout_seed, step));
-  const double sum = softmax_xent(logits_.data(), chunk.targets.data(), rows, config().vocab,
-                                  S(1) / static_cast<S>(rows), threads_);
-  model_backward(ops, layout_, params_.data(), grads_.data(), chunk.inputs.data(), chunk.T, chunk.B, dropout);
+  const int T = chunk.T, B = chunk.B;
+  const std::size_t rows = sz(T) * sz(B);
+  const S grad_scale = S(1) / static_cast<S>(rows);  // the mean over all the chunk's targets
+  const U32x2 key = dropout_key(dropout_seed, step);
+  double sum = 0.0;
+  for (int g0 = 0; g0 < B; g0 += stream_group_) {
+    const int nb = std::min(stream_group_, B - g0);
+    const TokenId* inputs = chunk.inputs.data();
+    const TokenId* targets = chunk.targets.data();
+    if (nb < B) {  // the group's columns of the [T, B] tokens, as [T, nb]
+      for (int t = 0; t < T; ++t) {
+        const std::size_t from = sz(t) * sz(B) + sz(g0), to = sz(t) * sz(nb);
+        std::copy_n(chunk.inputs.data() + from, nb, group_inputs_.data() + to);
+        std::copy_n(chunk.targets.data() + from, nb, group_targets_.data() + to);
+      }
+      inputs = group_inputs_.data();
+      targets = group_targets_.data();
+    }
+    CpuPassOps<S> ops{*this, g0};
+    model_forward(ops, layout_, params_.data(), inputs, T, nb, true, dropout, key);
+    sum += softmax_xent(logits_.data(), targets, sz(T) * sz(nb), config().vocab, grad_scale, threads_);
+    S* g = g0 == 0 ? grads_.data() : group_grads_.data();
+    model_backward(ops, layout_, params_.data(), g, inputs, T, nb, dropout);
+    if (g0 > 0) {
+      const std::size_t n = grads_.size();
+      for_parts(parts_for<std::size_t>(threads_, n, 4096), [&](int p, int np) {
+        const auto [k0, k1] = slice(n, p, np);
+        for (std::size_t k = k0; k < k1; ++k) grads_[k] += g[k];
+      });
+    }
+  }
   return sum / static_cast<double>(rows);
 }
 
