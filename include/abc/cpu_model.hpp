@@ -3,10 +3,11 @@
 // The model pass is model_pass.hpp's, written once for every backend; this class gives it
 // the CPU's operations: the input term for all T steps at once (a row gather for layer 0,
 // one GEMM over T*B rows above), then per step one GEMM for the recurrent term of the
-// whole batch plus the cell's per-unit step (cells.hpp); inverted dropout on every
-// layer's output; the output layer as one GEMM over T*B rows, then the softmax
-// cross-entropy. Backward mirrors it, weight gradients as single GEMMs over T*B rows,
-// bias gradients as column sums.
+// batch plus the cell's per-unit step (cells.hpp); inverted dropout on every layer's
+// output; the output layer as one GEMM over T*B rows, then the softmax cross-entropy.
+// Backward mirrors it, weight gradients as single GEMMs over T*B rows, bias gradients as
+// column sums. Training takes a large batch's streams in groups (kCpuStreamGroup), each
+// group through the whole pass, the weight gradients added up.
 //
 // Everything is allocated by the constructor; forward_backward, evaluate and
 // step_logits allocate nothing. float trains; double is for gradient checks.
