@@ -204,7 +204,6 @@ class LstmCase {
 
 unsigned blocks_for(int n, int block) { return static_cast<unsigned>((n + block - 1) / block); }
 
-std::string any_shape(int, int) { return ""; }
 std::string rows_on_grid_y(int B, int) {
   return B > kMaxGridY ? "B > " + std::to_string(kMaxGridY) + " rows do not fit gridDim.y" : "";
 }
@@ -217,7 +216,7 @@ const std::vector<lab::Version<LstmCase>> kVersions = {
     {"production: abc::cuda::cell_pointwise_forward/backward (kernels/cell_pointwise.cu)",
      false,
      abc::cuda::kThreads,
-     any_shape,
+     lab::any_shape,
      {[](const LstmCase& c, int, cudaStream_t s) {
         // h_prev: the LSTM's step does not read its value (h stands in).
         abc::cuda::cell_pointwise_forward(abc::CellKind::kLstm, c.z.get(), nullptr, c.h.get(), c.h.get(),

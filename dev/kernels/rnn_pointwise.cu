@@ -111,7 +111,6 @@ class RnnCase {
 
 // --- The versions ------------------------------------------------------------------------------
 
-std::string any_shape(int, int) { return ""; }
 std::string needs_n_by_4(int B, int H) {
   return sz(B) * sz(H) % 4 != 0 ? "needs B * H % 4 == 0 (16-byte aligned step pointers)" : "";
 }
@@ -120,7 +119,7 @@ const std::vector<lab::Version<RnnCase>> kVersions = {
     {"production: abc::cuda::cell_pointwise_forward/backward (kernels/cell_pointwise.cu)",
      false,
      abc::cuda::kThreads,
-     any_shape,
+     lab::any_shape,
      {[](const RnnCase& c, int, cudaStream_t s) {
         // h_prev: the RNN's step does not read its value (h stands in).
         abc::cuda::cell_pointwise_forward(abc::CellKind::kRnn, c.z.get(), nullptr, c.h.get(), c.h.get(), nullptr,
@@ -134,7 +133,7 @@ const std::vector<lab::Version<RnnCase>> kVersions = {
     {"one thread per element, no stride loop",
      true,
      0,
-     any_shape,
+     lab::any_shape,
      {[](const RnnCase& c, int block, cudaStream_t s) {
         const auto grid = static_cast<unsigned>((c.n + sz(block) - 1) / sz(block));
         launch_kernel(forward_flat, grid, block, 0, s, c.z.get(), c.h.get(), c.n);
