@@ -124,6 +124,7 @@ struct GradCase {
   int max_batch, max_seq;  // larger limits than the chunk's exercise short chunks
   int B = 3, T = 4;        // the chunk; B = 1 takes the single-row (GEMV) path
   int stream_group = abc::kCpuStreamGroup;  // < B: the chunk's streams go through in groups
+  int hidden = 5;  // 21: a row's cell loop has whole vectors of 16 units and a window over the rest
 };
 
 std::string case_name(const testing::TestParamInfo<GradCase>& info) {
@@ -131,7 +132,8 @@ std::string case_name(const testing::TestParamInfo<GradCase>& info) {
   return std::string(abc::cell_kind_name(c.cell)) + "_L" + std::to_string(c.layers) +
          (c.dropout > 0 ? "_dropout" : "_nodropout") +
          (c.max_seq > c.T || c.max_batch > c.B ? "_short" : "_exact") + (c.B == 1 ? "_B1" : "") +
-         (c.stream_group < c.B ? "_groups_of_" + std::to_string(c.stream_group) : "");
+         (c.stream_group < c.B ? "_groups_of_" + std::to_string(c.stream_group) : "") +
+         (c.hidden != 5 ? "_H" + std::to_string(c.hidden) : "");
 }
 
 class GradCheckTest : public testing::TestWithParam<GradCase> {};
@@ -140,15 +142,16 @@ class GradCheckTest : public testing::TestWithParam<GradCase> {};
 TEST_P(GradCheckTest, EveryParameterAndStateElementMatchesCentralDifferences) {
   const GradCase& c = GetParam();
   const int B = c.B, T = c.T;
-  ModelConfig config{c.cell, 7, 5, c.layers, c.dropout};
+  const int H = c.hidden;
+  ModelConfig config{c.cell, 7, H, c.layers, c.dropout};
   GradCheck gc(config, B, T, c.max_batch, c.max_seq, c.stream_group);
 
   const std::vector<double> analytic = gc.analytic_param_grads();
   std::vector<std::vector<double>> dh0, dc0;
   for (int l = 0; l < c.layers; ++l) {
     const double* dh = gc.model.initial_state_grad_h(l);
-    dh0.emplace_back(dh, dh + B * 5);
-    if (const double* dc = gc.model.initial_state_grad_c(l)) dc0.emplace_back(dc, dc + B * 5);
+    dh0.emplace_back(dh, dh + B * H);
+    if (const double* dc = gc.model.initial_state_grad_c(l)) dc0.emplace_back(dc, dc + B * H);
   }
   const std::vector<double> numeric = gc.numeric_param_grads();
 
@@ -165,7 +168,7 @@ TEST_P(GradCheckTest, EveryParameterAndStateElementMatchesCentralDifferences) {
   }
 
   for (int l = 0; l < c.layers; ++l) {
-    for (int k = 0; k < B * 5; ++k) {
+    for (int k = 0; k < B * H; ++k) {
       const double n = gc.numeric(gc.state.h[l][k]);
       EXPECT_TRUE(grads_agree(dh0[l][k], n)) << "h0 of layer " << l << "[" << k << "]: analytic "
                                              << dh0[l][k] << ", numeric " << n;
@@ -193,6 +196,9 @@ std::vector<GradCase> grad_cases() {
   cases.push_back(GradCase{CellKind::kRnn, 1, 0.0f, 2, 4, 1, 4});
   // Streams in groups of 2 (2 + 1): each group's state rows, dropout masks and gradients.
   for (CellKind cell : abc::all_cell_kinds()) cases.push_back(GradCase{cell, 2, 0.3f, 3, 4, 3, 4, 2});
+  // Rows of 21 units: the CPU cell loops' whole vectors (16 units) and their window over the
+  // last 16, of which 11 were done already (cpu_model.cpp's forward_row, backward_row).
+  for (CellKind cell : abc::all_cell_kinds()) cases.push_back(GradCase{cell, 2, 0.3f, 2, 3, 2, 3, 2, 21});
   return cases;
 }
 
