@@ -248,6 +248,25 @@ TEST(CpuModel, FloatAgreesWithDouble) {
   }
 }
 
+// One training step of `chunk` (dropout on) on two models that should agree to double
+// rounding: the losses, and every gradient to 1e-12 of the largest, which it returns.
+double expect_same_step(CpuModel<double>& expected, CpuModel<double>& actual, const Chunk& chunk, std::uint64_t step) {
+  const std::string cell = abc::cell_kind_name(expected.config().cell);
+  const double le = expected.forward_backward(chunk, 3, step), la = actual.forward_backward(chunk, 3, step);
+  EXPECT_NEAR(la, le, 1e-13 * le) << cell << " step " << step;
+  double largest = 0;
+  for (std::size_t k = 0; k < expected.num_params(); ++k) largest = std::max(largest, std::abs(expected.grads()[k]));
+  EXPECT_GT(largest, 0.0) << cell;
+  for (std::size_t k = 0; k < expected.num_params(); ++k) {
+    if (std::abs(actual.grads()[k] - expected.grads()[k]) > 1e-12 * largest) {
+      ADD_FAILURE() << cell << " step " << step << ": gradient " << k << " is " << actual.grads()[k] << ", expected "
+                    << expected.grads()[k] << " (the first that differs)";
+      break;
+    }
+  }
+  return largest;
+}
+
 // A chunk's streams in groups (forward_backward) give what one pass over all of them
 // gives: the loss, every gradient, the carried state and the initial-state gradients, to
 // double rounding; over two chunks, so the second starts from the carried state.
@@ -259,15 +278,7 @@ TEST(CpuModel, StreamGroupsMatchOnePass) {
     whole.init_params(6);
     grouped.init_params(6);
     for (std::uint64_t step = 0; step < 2; ++step) {
-      const Chunk chunk = random_chunk(T, B, 9, 40 + step);
-      const double lw = whole.forward_backward(chunk, 3, step), lg = grouped.forward_backward(chunk, 3, step);
-      EXPECT_NEAR(lg, lw, 1e-13 * lw) << abc::cell_kind_name(cell) << " step " << step;
-      double largest = 0;
-      for (std::size_t k = 0; k < whole.num_params(); ++k) largest = std::max(largest, std::abs(whole.grads()[k]));
-      ASSERT_GT(largest, 0.0);
-      for (std::size_t k = 0; k < whole.num_params(); ++k) {
-        ASSERT_NEAR(grouped.grads()[k], whole.grads()[k], 1e-12 * largest) << abc::cell_kind_name(cell) << " k=" << k;
-      }
+      const double largest = expect_same_step(whole, grouped, random_chunk(T, B, 9, 40 + step), step);
       for (int l = 0; l < config.layers; ++l) {
         for (int k = 0; k < B * config.hidden; ++k) {
           ASSERT_NEAR(grouped.state_h(l)[k], whole.state_h(l)[k], 1e-13) << "h, layer " << l << " k=" << k;
@@ -283,6 +294,20 @@ TEST(CpuModel, StreamGroupsMatchOnePass) {
     }
   }
   EXPECT_THROW(CpuModel<float>(ModelConfig{CellKind::kRnn, 5, 4, 1, 0.0f}, 2, 3, 1, 0), abc::Error);
+}
+
+// Cut across 3 threads (recurrence by streams; products by rows or columns; the output
+// layer's weight gradients summed over parts of the rows), a step gives what one thread
+// gives, to double rounding, and so does a second step that starts from its state.
+TEST(CpuModel, ThreadsGiveWhatOneThreadGives) {
+  for (CellKind cell : abc::all_cell_kinds()) {
+    const ModelConfig config{cell, 9, 6, 2, 0.4f};
+    const int B = 5, T = 6;  // 30 rows: three parts of at least 8
+    CpuModel<double> one(config, B, T, 1), three(config, B, T, 3);
+    one.init_params(8);
+    three.init_params(8);
+    for (std::uint64_t step = 0; step < 2; ++step) expect_same_step(one, three, random_chunk(T, B, 9, 70 + step), step);
+  }
 }
 
 TEST(CpuModel, GradientsAreOverwrittenNotAccumulated) {

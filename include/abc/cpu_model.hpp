@@ -112,6 +112,9 @@ class CpuModel {
   // gradient of every group after the first, added into grads_.
   std::vector<TokenId> group_inputs_, group_targets_;
   std::vector<Scalar> group_grads_;
+  // [threads, H*V + V]: each part's sums when the output layer's weight and bias gradients
+  // are cut across threads by rows (threads > 1).
+  std::vector<Scalar> part_sums_;
 };
 
 constexpr int kMaxCpuThreads = 64;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include <algorithm>
+#include <array>
 #include <string>
 #include <utility>
 #include <vector>
@@ -365,6 +366,10 @@ CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq, int
   if (split) drec_.assign(rows * GH, S(0));
   dy_.assign(rows * H, S(0));
   dc_.assign(BH, S(0));
+  if (threads > 1) {
+    const std::size_t V = sz(config.vocab);
+    part_sums_.assign(sz(threads) * (H * V + V), S(0));
+  }
   if (max_batch > stream_group) {
     group_inputs_.assign(sz(max_seq) * sz(stream_group), 0);
     group_targets_.assign(sz(max_seq) * sz(stream_group), 0);
@@ -454,6 +459,43 @@ struct CpuPassOps {
     });
   }
 
+  // Sums over rows [0, rows) (weight and bias gradients), cut into parts by rows:
+  // f(r0, r1, dst) writes the sums over its rows to dst[i] [sizes[i]] for every output i.
+  // One part writes straight to outs; with more, each writes to its own block of
+  // part_sums_, and outs[i] becomes the blocks' sum in part order.
+  template <std::size_t N, class F>
+  void sum_over_rows(int rows, const std::array<S*, N>& outs, const std::array<std::size_t, N>& sizes, F&& f) const {
+    const int parts = parts_for(threads(), rows, 8);
+    if (parts == 1) {
+      f(0, rows, outs);
+      return;
+    }
+    std::size_t block = 0;
+    for (std::size_t n : sizes) block += n;
+    if (sz(parts) * block > m.part_sums_.size()) throw Error("internal: CPU part sums buffer too small");
+    auto part_block = [&](int p) { return m.part_sums_.data() + sz(p) * block; };
+    for_parts(parts, [&](int p, int np) {
+      const auto [r0, r1] = slice(rows, p, np);
+      std::array<S*, N> dst;
+      S* at = part_block(p);
+      for (std::size_t i = 0; i < N; ++i) dst[i] = at, at += sizes[i];
+      f(r0, r1, dst);
+    });
+    for_parts(parts_for<std::size_t>(threads(), block, 1024), [&](int q, int nq) {
+      const auto [k0, k1] = slice(block, q, nq);
+      std::size_t first = 0;
+      for (std::size_t i = 0; i < N; ++i) {  // output i is [first, first + sizes[i]) of a block
+        const std::size_t lo = std::max(k0, first), hi = std::min(k1, first + sizes[i]);
+        for (std::size_t k = lo; k < hi; ++k) {
+          S sum = part_block(0)[k];
+          for (int p = 1; p < parts; ++p) sum += part_block(p)[k];
+          outs[i][k - first] = sum;
+        }
+        first += sizes[i];
+      }
+    });
+  }
+
   void table_input_term(Tokens tokens, const S* table, const S* bias, int rows, int N, S* z) const {
     by_rows(rows, [&](int r0, int r1) {
       for (int r = r0; r < r1; ++r) {  // row gather from the token table
@@ -529,18 +571,20 @@ struct CpuPassOps {
   }
   void output_forward(int rows, int H, int V, const S* x, const S* w, const S* b, S* logits) const {
     by_rows(rows, [&](int r0, int r1) {
-      S* lr = logits + sz(r0) * sz(V);
-      broadcast_rows(b, sz(r1 - r0), V, lr);
-      gemm(false, false, r1 - r0, V, H, x + sz(r0) * sz(H), H, w, V, S(1), lr, V);
+      for (int q0 = r0; q0 < r1; q0 += 32) {
+        const int q1 = std::min(r1, q0 + 32);
+        S* lr = logits + sz(q0) * sz(V);
+        broadcast_rows(b, sz(q1 - q0), V, lr);
+        gemm(false, false, q1 - q0, V, H, x + sz(q0) * sz(H), H, w, V, S(1), lr, V);
+      }
     });
   }
   void output_backward(int rows, int H, int V, const S* x, const S* w, const S* dlogits, S* dw, S* db, S* dx) const {
-    by_columns(V, [&](int c0, int c1) {
-      gemm(true, false, H, c1 - c0, rows, x, H, dlogits + c0, V, S(0), dw + c0, V);
-      column_sums(dlogits + c0, sz(rows), c1 - c0, V, db + c0);
-    });
-    by_rows(rows, [&](int r0, int r1) {
-      gemm(false, true, r1 - r0, H, V, dlogits + sz(r0) * sz(V), V, w, V, S(0), dx + sz(r0) * sz(H), H);
+    sum_over_rows<2>(rows, {dw, db}, {sz(H) * sz(V), sz(V)}, [&](int r0, int r1, const std::array<S*, 2>& dst) {
+      const S* dl = dlogits + sz(r0) * sz(V);
+      gemm(true, false, H, V, r1 - r0, x + sz(r0) * sz(H), H, dl, V, S(0), dst[0], V);
+      column_sums(dl, sz(r1 - r0), V, V, dst[1]);
+      gemm(false, true, r1 - r0, H, V, dl, V, w, V, S(0), dx + sz(r0) * sz(H), H);
     });
   }
   bool layer_forward_elsewhere(int, int, int, bool, const S*, const LayerBuffers<S>&) const { return false; }
