@@ -143,7 +143,7 @@ TEST(CellMath, RnnBackwardMatchesFiniteDifferences) {
 
 // The host's float exp (cell_math.hpp, written to vectorise) against exp in double over
 // the whole range where a float e^x is normal: within 2 ulp (2.4e-7 relative); beyond it
-// inf and 0 as expf gives them, NaN stays NaN. tanh_of on top of it: within 2e-7.
+// inf, denormals and 0 as expf gives them, NaN stays NaN. tanh_of on top of it: within 2e-7.
 TEST(CellMath, FloatExpIsWithinTwoUlpEverywhere) {
   double worst = 0;
   for (float x = -87.3f; x < 88.72f; x += 0.000731f) {
@@ -155,8 +155,14 @@ TEST(CellMath, FloatExpIsWithinTwoUlpEverywhere) {
   EXPECT_EQ(abc::cell::exp_of(0.0f), 1.0f);
   EXPECT_EQ(abc::cell::exp_of(89.0f), INFINITY);
   EXPECT_EQ(abc::cell::exp_of(1e30f), INFINITY);
-  EXPECT_EQ(abc::cell::exp_of(-88.0f), 0.0f);
+  EXPECT_EQ(abc::cell::exp_of(88.75f), INFINITY);
+  for (float x : {-87.5f, -88.0f, -95.0f, -103.0f}) {  // denormal: within one step of the smallest denormal
+    EXPECT_NEAR(abc::cell::exp_of(x), std::exp(static_cast<double>(x)), 1.5e-45) << x;
+  }
+  EXPECT_EQ(abc::cell::exp_of(-104.0f), 0.0f);
+  EXPECT_EQ(abc::cell::exp_of(-1e30f), 0.0f);
   EXPECT_EQ(abc::cell::exp_of(-INFINITY), 0.0f);
+  EXPECT_TRUE(std::isnan(abc::cell::exp_of(-NAN)));
   EXPECT_TRUE(std::isnan(abc::cell::exp_of(NAN)));
   double worst_tanh = 0;
   for (float x = -12.0f; x < 12.0f; x += 0.000377f) {

@@ -22,11 +22,13 @@ __device__ inline float exp_of(float x) { return ::expf(x); }
 // it (glibc's expf is one call per element, and was a seventh of the CPU training time).
 // e^x = 2^n * e^r with n = round(x / ln 2) and r = x - n ln 2 (ln 2 in two parts, so r is
 // exact), |r| <= ln 2 / 2, e^r = 1 + r + r^2 p(r) with Cephes' degree-5 minimax p. Within
-// 2 ulp of e^x wherever e^x is a normal float (tests/test_cell_math.cpp checks); beyond,
-// inf above 88.72 and 0 below -87.33 (a float's smallest normal is e^-87.34); NaN stays
-// NaN. Selects, no branches: they vectorise.
+// 2 ulp of e^x wherever e^x is a normal float (tests/test_cell_math.cpp checks). Beyond,
+// the last product overflows to inf (above 88.72) or underflows to expf's denormal and to 0
+// (below -87.34; x is clamped to [-104, 89] first, and e^-104 rounds to 0); NaN goes through
+// the polynomial as NaN. Selects, no branches: they vectorise. No tests for the special
+// values either (the products give them): the LSTM cell's loop took 13% fewer instructions.
 inline float exp_of(float x) {
-  const float xc = x < -88.0f ? -88.0f : (x > 89.0f ? 89.0f : x);  // n stays in [-127, 129]
+  const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);  // n stays in [-150, 129]
   // Round to nearest by the 1.5 * 2^23 trick (no SSE4.1 round instruction needed).
   const float n = (xc * 1.44269504089f + 12582912.0f) - 12582912.0f;
   const float r = (xc - n * 0.693359375f) - n * -2.12194440e-4f;
@@ -38,17 +40,14 @@ inline float exp_of(float x) {
   p = p * r + 1.6666665459e-1f;
   p = p * r + 5.0000001201e-1f;
   const float er = p * r2 + r + 1.0f;
-  // 2^n = 2^a * 2^b with a = floor(n / 2), b = n - a: both normal floats (|a|, |b| <= 65),
-  // so e^x near either end of the float range comes out right (denormal below e^-87.34).
+  // 2^n = 2^a * 2^b with a = floor(n / 2), b = n - a: both normal floats (|a|, |b| <= 75),
+  // so e^x near either end of the float range comes out right.
   const int ni = static_cast<int>(n), a = ni >> 1, b = ni - a;
-  const int bits_a = (a + 127) << 23, bits_b = (b + 127) << 23;
+  const unsigned bits_a = static_cast<unsigned>(a + 127) << 23, bits_b = static_cast<unsigned>(b + 127) << 23;
   float two_a, two_b;
   __builtin_memcpy(&two_a, &bits_a, sizeof two_a);
   __builtin_memcpy(&two_b, &bits_b, sizeof two_b);
-  float e = er * two_a * two_b;
-  e = x > 88.7228391f ? __builtin_inff() : e;
-  e = x < -87.3365448f ? 0.0f : e;
-  return x != x ? x : e;
+  return er * two_a * two_b;
 }
 #endif
 ABC_HD inline double exp_of(double x) { return ::exp(x); }
