@@ -108,10 +108,11 @@ class CpuModel {
   std::vector<Scalar> drec_;    // [T, B, G*H] d loss / d recurrent terms (split cells only)
   std::vector<Scalar> dy_;      // [T, B, H] d loss / d (a layer's output), then dh
   std::vector<Scalar> dc_;      // [max_batch, H] cell gradient carried back in time
-  // For chunks of more than stream_group_ streams: a group's tokens [T, group] and the
-  // gradient of every group after the first, added into grads_.
+  // forward_backward's groups of streams: their tokens [T, group] at T * (first stream);
+  // [threads - 1] gradients of the threads' slices after the first, then (when a slice can
+  // hold more than one group) [threads] scratch gradients of a slice's later groups.
   std::vector<TokenId> group_inputs_, group_targets_;
-  std::vector<Scalar> group_grads_;
+  std::vector<Scalar> grad_blocks_;
   // [threads, H*V + V]: each part's sums when the output layer's weight and bias gradients
   // are cut across threads by rows (threads > 1).
   std::vector<Scalar> part_sums_;

@@ -311,6 +311,16 @@ double softmax_rows(S* logits, const TokenId* targets, std::size_t r0, std::size
   return total;
 }
 
+// sum[k] += add[k] for k < n, cut into `threads` parts.
+template <class S>
+void add_into(S* sum, const S* add, std::size_t n, int threads) {
+  for_parts(parts_for<std::size_t>(threads, n, 4096), [&](int p, int np) {
+    const auto [k0, k1] = slice(n, p, np);
+#pragma omp simd
+    for (std::size_t k = k0; k < k1; ++k) sum[k] += add[k];
+  });
+}
+
 // softmax_rows over all rows, cut into parts whose sums are added in part order.
 template <class S>
 double softmax_xent(S* logits, const TokenId* targets, std::size_t rows, int V, S grad_scale, int threads) {
@@ -370,11 +380,16 @@ CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq, int
     const std::size_t V = sz(config.vocab);
     part_sums_.assign(sz(threads) * (H * V + V), S(0));
   }
-  if (max_batch > stream_group) {
-    group_inputs_.assign(sz(max_seq) * sz(stream_group), 0);
-    group_targets_.assign(sz(max_seq) * sz(stream_group), 0);
-    group_grads_.assign(layout_.total(), S(0));
+  // forward_backward's slices (one per thread) and groups: the tokens of each group, the
+  // gradient of every slice after the first, and a scratch gradient per slice for its
+  // groups after the first.
+  const int workers = std::min(threads, max_batch), slice_streams = (max_batch + workers - 1) / workers;
+  if (max_batch > 1) {
+    group_inputs_.assign(sz(max_seq) * sz(max_batch), 0);
+    group_targets_.assign(sz(max_seq) * sz(max_batch), 0);
   }
+  const int blocks = workers - 1 + (slice_streams > stream_group ? workers : 0);
+  grad_blocks_.assign(sz(blocks) * layout_.total(), S(0));
 }
 
 template <class S>
@@ -422,22 +437,32 @@ struct CpuPassOps {
   using Tokens = const TokenId*;
   using Key = U32x2;
   CpuModel<S>& m;
-  int stream0 = 0;  // the pass runs streams stream0.. of the chunk (CpuModel::forward_backward's groups)
+  // The pass runs streams stream0.. of a chunk of `steps` steps (CpuModel::forward_backward's
+  // groups; 0, 0 for a whole chunk). Its buffers are the share of the model's that those
+  // streams have in a pass over the whole chunk, so passes over other streams can run at
+  // the same time.
+  int stream0 = 0, steps = 0;
+  int parts = 0;  // the threads its operations are cut across; 0: the model's
 
-  int threads() const { return m.threads_; }
+  int threads() const { return parts > 0 ? parts : m.threads_; }
 
   LayerBuffers<S> layer(int l) const {
     auto& buf = m.layers_[sz(l)];
-    auto data = [](std::vector<S>& v) { return v.empty() ? nullptr : v.data(); };
-    // Per-stream rows [B, H] start at the pass's first stream.
-    const std::size_t row0 = sz(stream0) * sz(m.config().hidden);
-    auto rows = [&](std::vector<S>& v) { return v.empty() ? nullptr : v.data() + row0; };
-    return LayerBuffers<S>{data(buf.gates),   data(buf.rec),  data(buf.h),       data(buf.c), rows(buf.state_h),
-                           rows(buf.state_c), data(buf.mask), data(buf.dropped), rows(buf.dh0), rows(buf.dc0)};
+    const std::size_t H = sz(m.config().hidden), GH = sz(m.layout_.gates()) * H;
+    // Row-wise buffers [steps, streams, width] start at steps * stream0 rows, h and c
+    // [steps + 1, streams, H] at (steps + 1) * stream0, per-stream ones [streams, H] at stream0.
+    const std::size_t rows0 = sz(steps) * sz(stream0), slots0 = steps > 0 ? rows0 + sz(stream0) : 0;
+    auto at = [](std::vector<S>& v, std::size_t offset) { return v.empty() ? nullptr : v.data() + offset; };
+    return LayerBuffers<S>{at(buf.gates, rows0 * GH), at(buf.rec, rows0 * GH),    at(buf.h, slots0 * H),
+                           at(buf.c, slots0 * H),     at(buf.state_h, sz(stream0) * H), at(buf.state_c, sz(stream0) * H),
+                           at(buf.mask, rows0 * H),   at(buf.dropped, rows0 * H), at(buf.dh0, sz(stream0) * H),
+                           at(buf.dc0, sz(stream0) * H)};
   }
   PassBuffers<S> scratch() const {
-    return PassBuffers<S>{m.logits_.data(), m.dy_.data(), m.dgates_.data(), m.drec_.empty() ? nullptr : m.drec_.data(),
-                          m.dc_.data()};
+    const std::size_t H = sz(m.config().hidden), GH = sz(m.layout_.gates()) * H, rows0 = sz(steps) * sz(stream0);
+    return PassBuffers<S>{m.logits_.data() + rows0 * sz(m.config().vocab), m.dy_.data() + rows0 * H,
+                          m.dgates_.data() + rows0 * GH, m.drec_.empty() ? nullptr : m.drec_.data() + rows0 * GH,
+                          m.dc_.data() + sz(stream0) * H};
   }
   void copy(S* dst, const S* src, std::size_t n) const { std::copy(src, src + n, dst); }
   void zero(S* dst, std::size_t n) const { std::fill(dst, dst + n, S(0)); }
@@ -591,46 +616,52 @@ struct CpuPassOps {
   bool layer_backward_elsewhere(int, int, int, const S*, S*, S*) const { return false; }
 };
 
-// The chunk's streams go through the model in groups of at most stream_group_ (each a full
-// forward and backward; the streams are independent until the weight gradients, which
-// add up over the groups): a group's activations stay in the caches that the whole of a
-// large batch overflows.
+// Training cuts the chunk's streams into one slice per thread (the streams are independent
+// until the weight gradients): each thread runs forward and backward over its own streams
+// with its operations single-threaded, so no thread waits for another inside a pass and
+// each keeps its own activations in its own caches; the threads' gradients are added in
+// thread order at the end. A slice goes through in groups of at most stream_group_
+// streams: a group's activations stay in the caches that a large batch overflows.
 template <class S>
 double CpuModel<S>::forward_backward(const Chunk& chunk, std::uint64_t dropout_seed,
                                      std::uint64_t step) {
   check_chunk(chunk);
   const bool dropout = config().dropout > 0.0f;
-  const int T = chunk.T, B = chunk.B;
-  const std::size_t rows = sz(T) * sz(B);
+  const int T = chunk.T, B = chunk.B, V = config().vocab;
+  const std::size_t rows = sz(T) * sz(B), P = grads_.size();
   const S grad_scale = S(1) / static_cast<S>(rows);  // the mean over all the chunk's targets
   const U32x2 key = dropout_key(dropout_seed, step);
-  double sum = 0.0;
-  for (int g0 = 0; g0 < B; g0 += stream_group_) {
-    const int nb = std::min(stream_group_, B - g0);
-    const TokenId* inputs = chunk.inputs.data();
-    const TokenId* targets = chunk.targets.data();
-    if (nb < B) {  // the group's columns of the [T, B] tokens, as [T, nb]
-      for (int t = 0; t < T; ++t) {
-        const std::size_t from = sz(t) * sz(B) + sz(g0), to = sz(t) * sz(nb);
-        std::copy_n(chunk.inputs.data() + from, nb, group_inputs_.data() + to);
-        std::copy_n(chunk.targets.data() + from, nb, group_targets_.data() + to);
+  const int workers = parts_for(threads_, B, 1);
+  std::array<double, kMaxCpuThreads> sums{};
+  for_parts(workers, [&](int w, int nw) {
+    const auto [w0, w1] = slice(B, w, nw);
+    S* total = w == 0 ? grads_.data() : grad_blocks_.data() + sz(w - 1) * P;  // this slice's gradient
+    for (int g0 = w0; g0 < w1; g0 += stream_group_) {
+      const int nb = std::min(stream_group_, w1 - g0);
+      const TokenId* inputs = chunk.inputs.data();
+      const TokenId* targets = chunk.targets.data();
+      if (nb < B) {  // the group's columns of the [T, B] tokens, as [T, nb], at its share of the buffer
+        TokenId* gi = group_inputs_.data() + sz(T) * sz(g0);
+        TokenId* gt = group_targets_.data() + sz(T) * sz(g0);
+        for (int t = 0; t < T; ++t) {
+          const std::size_t from = sz(t) * sz(B) + sz(g0), to = sz(t) * sz(nb);
+          std::copy_n(chunk.inputs.data() + from, nb, gi + to);
+          std::copy_n(chunk.targets.data() + from, nb, gt + to);
+        }
+        inputs = gi;
+        targets = gt;
       }
-      inputs = group_inputs_.data();
-      targets = group_targets_.data();
+      CpuPassOps<S> ops{*this, g0, T, nw > 1 ? 1 : 0};
+      model_forward(ops, layout_, params_.data(), inputs, T, nb, true, dropout, key);
+      sums[sz(w)] += softmax_xent(ops.scratch().logits, targets, sz(T) * sz(nb), V, grad_scale, ops.threads());
+      S* g = g0 == w0 ? total : grad_blocks_.data() + sz(nw - 1 + w) * P;  // later groups: a scratch block
+      model_backward(ops, layout_, params_.data(), g, inputs, T, nb, dropout);
+      if (g0 > w0) add_into(total, g, P, ops.threads());
     }
-    CpuPassOps<S> ops{*this, g0};
-    model_forward(ops, layout_, params_.data(), inputs, T, nb, true, dropout, key);
-    sum += softmax_xent(logits_.data(), targets, sz(T) * sz(nb), config().vocab, grad_scale, threads_);
-    S* g = g0 == 0 ? grads_.data() : group_grads_.data();
-    model_backward(ops, layout_, params_.data(), g, inputs, T, nb, dropout);
-    if (g0 > 0) {
-      const std::size_t n = grads_.size();
-      for_parts(parts_for<std::size_t>(threads_, n, 4096), [&](int p, int np) {
-        const auto [k0, k1] = slice(n, p, np);
-        for (std::size_t k = k0; k < k1; ++k) grads_[k] += g[k];
-      });
-    }
-  }
+  });
+  for (int w = 1; w < workers; ++w) add_into(grads_.data(), grad_blocks_.data() + sz(w - 1) * P, P, threads_);
+  double sum = 0.0;
+  for (int w = 0; w < workers; ++w) sum += sums[sz(w)];
   return sum / static_cast<double>(rows);
 }
 
