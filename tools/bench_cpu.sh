@@ -11,12 +11,16 @@
 #            rounds, each ratio the median of the rounds' own ratios
 #   --quick: 1 round, 1 repeat (unless given), 2 steps, short sampling: checks that the
 #            script runs; its numbers mean nothing
+#   --cells LIST, --batches LIST: only these (comma-separated, e.g. --cells lstm --batches 16),
+#            for a quick look at one shape; not with --write (BENCHMARKS.md keeps the whole table)
 # Environment: BUILD_DIR (default build), TORCH_PYTHON (default /usr/bin/python3), CORPUS
 # (default data/corpus/train.txt), CXX (compiles tools/fma_peak.cpp; default c++).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 cd "$root"
 write=0
+only_cells=
+only_batches=
 repeats=
 rounds=
 quick=0
@@ -26,7 +30,9 @@ while [[ $# -gt 0 ]]; do
     --repeats) repeats=${2:?--repeats needs a number}; shift ;;
     --rounds) rounds=${2:?--rounds needs a number}; shift ;;
     --quick) quick=1 ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    --cells) only_cells=${2:?--cells needs a list, e.g. lstm,gru}; shift ;;
+    --batches) only_batches=${2:?--batches needs a list, e.g. 16,64}; shift ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) echo "bench_cpu.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -37,6 +43,17 @@ hidden=100
 seq=100
 cells=(lstm rnn gru)
 batches=(16 64)
+if [[ -n $only_cells || -n $only_batches ]]; then
+  [[ $write == 0 ]] || die "--write needs the whole table: leave out --cells and --batches"
+  if [[ -n $only_cells ]]; then
+    IFS=, read -r -a cells <<<"$only_cells"
+    for c in "${cells[@]}"; do [[ $c =~ ^(lstm|rnn|gru)$ ]] || die "--cells takes lstm, rnn, gru (got '$c')"; done
+  fi
+  if [[ -n $only_batches ]]; then
+    IFS=, read -r -a batches <<<"$only_batches"
+    for b in "${batches[@]}"; do [[ $b =~ ^(16|64)$ ]] || die "--batches takes 16, 64 (got '$b')"; done
+  fi
+fi
 for n in "$repeats" "$rounds"; do
   [[ -z $n || $n =~ ^[1-9][0-9]*$ ]] || die "--repeats and --rounds take a whole number from 1 (got '$n')"
 done
