@@ -296,17 +296,24 @@ TEST(CpuModel, StreamGroupsMatchOnePass) {
   EXPECT_THROW(CpuModel<float>(ModelConfig{CellKind::kRnn, 5, 4, 1, 0.0f}, 2, 3, 1, 0), abc::Error);
 }
 
-// Cut across 3 threads (recurrence by streams; products by rows or columns; the output
-// layer's weight gradients summed over parts of the rows), a step gives what one thread
-// gives, to double rounding, and so does a second step that starts from its state.
+// On 3 threads a step gives what one thread gives, to double rounding, and so does a
+// second step that starts from its state: 5 streams (each thread its own slice of 1, 2 and
+// 2 streams, their gradients added at the end) and 1 stream (one pass, each operation cut
+// across the threads: 24 rows, 48 gate columns, 40 output columns).
 TEST(CpuModel, ThreadsGiveWhatOneThreadGives) {
-  for (CellKind cell : abc::all_cell_kinds()) {
-    const ModelConfig config{cell, 9, 6, 2, 0.4f};
-    const int B = 5, T = 6;  // 30 rows: three parts of at least 8
-    CpuModel<double> one(config, B, T, 1), three(config, B, T, 3);
-    one.init_params(8);
-    three.init_params(8);
-    for (std::uint64_t step = 0; step < 2; ++step) expect_same_step(one, three, random_chunk(T, B, 9, 70 + step), step);
+  struct Shape {
+    int vocab, hidden, B, T;
+  };
+  for (const Shape& shape : {Shape{9, 6, 5, 6}, Shape{40, 12, 1, 24}}) {
+    for (CellKind cell : abc::all_cell_kinds()) {
+      const ModelConfig config{cell, shape.vocab, shape.hidden, 2, 0.4f};
+      CpuModel<double> one(config, shape.B, shape.T, 1), three(config, shape.B, shape.T, 3);
+      one.init_params(8);
+      three.init_params(8);
+      for (std::uint64_t step = 0; step < 2; ++step) {
+        expect_same_step(one, three, random_chunk(shape.T, shape.B, shape.vocab, 70 + step), step);
+      }
+    }
   }
 }
 

@@ -115,9 +115,6 @@ class CpuModel {
   // hold more than one group) [threads] scratch gradients of a slice's later groups.
   std::vector<TokenId> group_inputs_, group_targets_;
   std::vector<Scalar> grad_blocks_;
-  // [threads, H*V + V]: each part's sums when the output layer's weight and bias gradients
-  // are cut across threads by rows (threads > 1).
-  std::vector<Scalar> part_sums_;
 };
 
 constexpr int kMaxCpuThreads = 64;

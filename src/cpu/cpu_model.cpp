@@ -376,10 +376,6 @@ CpuModel<S>::CpuModel(const ModelConfig& config, int max_batch, int max_seq, int
   if (split) drec_.assign(rows * GH, S(0));
   dy_.assign(rows * H, S(0));
   dc_.assign(BH, S(0));
-  if (threads > 1) {
-    const std::size_t V = sz(config.vocab);
-    part_sums_.assign(sz(threads) * (H * V + V), S(0));
-  }
   // forward_backward's slices (one per thread) and groups: the tokens of each group, the
   // gradient of every slice after the first, and a scratch gradient per slice for its
   // groups after the first.
@@ -426,11 +422,13 @@ void CpuModel<S>::check_chunk(const Chunk& chunk) const {
 }
 
 // The operations of the model pass (model_pass.hpp) on the CPU model's buffers. With
-// threads > 1 each op cuts its work into parts that share nothing and runs them on OpenMP
-// threads, OpenBLAS single-threaded inside each: the recurrence by streams (the B rows
-// are independent for all T steps, so a part never waits for another), the products over
-// all T*B rows by rows or by output columns, sums by columns. A part's result does not
-// depend on the others, so a run is deterministic for its thread count.
+// threads() > 1 (evaluation, sampling, and training a single stream; training otherwise
+// gives each thread its own streams, forward_backward below) each op cuts its work into
+// parts that share nothing and runs them on OpenMP threads, OpenBLAS single-threaded
+// inside each: the recurrence by streams (the B rows are independent for all T steps, so
+// a part never waits for another), the products over all T*B rows by rows or by output
+// columns, sums by columns. A part's result does not depend on the others, so a run is
+// deterministic for its thread count.
 template <class S>
 struct CpuPassOps {
   using Scalar = S;
@@ -481,43 +479,6 @@ struct CpuPassOps {
     for_parts(parts_for(threads(), n, 16), [&](int p, int np) {
       const auto [c0, c1] = slice(n, p, np);
       f(c0, c1);
-    });
-  }
-
-  // Sums over rows [0, rows) (weight and bias gradients), cut into parts by rows:
-  // f(r0, r1, dst) writes the sums over its rows to dst[i] [sizes[i]] for every output i.
-  // One part writes straight to outs; with more, each writes to its own block of
-  // part_sums_, and outs[i] becomes the blocks' sum in part order.
-  template <std::size_t N, class F>
-  void sum_over_rows(int rows, const std::array<S*, N>& outs, const std::array<std::size_t, N>& sizes, F&& f) const {
-    const int parts = parts_for(threads(), rows, 8);
-    if (parts == 1) {
-      f(0, rows, outs);
-      return;
-    }
-    std::size_t block = 0;
-    for (std::size_t n : sizes) block += n;
-    if (sz(parts) * block > m.part_sums_.size()) throw Error("internal: CPU part sums buffer too small");
-    auto part_block = [&](int p) { return m.part_sums_.data() + sz(p) * block; };
-    for_parts(parts, [&](int p, int np) {
-      const auto [r0, r1] = slice(rows, p, np);
-      std::array<S*, N> dst;
-      S* at = part_block(p);
-      for (std::size_t i = 0; i < N; ++i) dst[i] = at, at += sizes[i];
-      f(r0, r1, dst);
-    });
-    for_parts(parts_for<std::size_t>(threads(), block, 1024), [&](int q, int nq) {
-      const auto [k0, k1] = slice(block, q, nq);
-      std::size_t first = 0;
-      for (std::size_t i = 0; i < N; ++i) {  // output i is [first, first + sizes[i]) of a block
-        const std::size_t lo = std::max(k0, first), hi = std::min(k1, first + sizes[i]);
-        for (std::size_t k = lo; k < hi; ++k) {
-          S sum = part_block(0)[k];
-          for (int p = 1; p < parts; ++p) sum += part_block(p)[k];
-          outs[i][k - first] = sum;
-        }
-        first += sizes[i];
-      }
     });
   }
 
@@ -605,11 +566,12 @@ struct CpuPassOps {
     });
   }
   void output_backward(int rows, int H, int V, const S* x, const S* w, const S* dlogits, S* dw, S* db, S* dx) const {
-    sum_over_rows<2>(rows, {dw, db}, {sz(H) * sz(V), sz(V)}, [&](int r0, int r1, const std::array<S*, 2>& dst) {
-      const S* dl = dlogits + sz(r0) * sz(V);
-      gemm(true, false, H, V, r1 - r0, x + sz(r0) * sz(H), H, dl, V, S(0), dst[0], V);
-      column_sums(dl, sz(r1 - r0), V, V, dst[1]);
-      gemm(false, true, r1 - r0, H, V, dl, V, w, V, S(0), dx + sz(r0) * sz(H), H);
+    by_columns(V, [&](int c0, int c1) {
+      gemm(true, false, H, c1 - c0, rows, x, H, dlogits + c0, V, S(0), dw + c0, V);
+      column_sums(dlogits + c0, sz(rows), c1 - c0, V, db + c0);
+    });
+    by_rows(rows, [&](int r0, int r1) {
+      gemm(false, true, r1 - r0, H, V, dlogits + sz(r0) * sz(V), V, w, V, S(0), dx + sz(r0) * sz(H), H);
     });
   }
   bool layer_forward_elsewhere(int, int, int, bool, const S*, const LayerBuffers<S>&) const { return false; }
