@@ -110,7 +110,16 @@ peak_bin=$(mktemp -d)/fma_peak
 trap 'rm -rf "$(dirname "$peak_bin")"' EXIT
 "${CXX:-c++}" -O2 -march=native -fopenmp tools/fma_peak.cpp -o "$peak_bin" ||
   die "compiling tools/fma_peak.cpp failed (needs a C++ compiler with OpenMP: apt-get install g++, or set CXX)"
-peak_line=$(OMP_NUM_THREADS=$cores "$peak_bin") || die "tools/fma_peak.cpp's program failed"
+# A spell of shared cores (below) only lowers the rate, so the best of five measurements a
+# second apart: one taken in a spell once gave half the peak, and every core check after it
+# then passed.
+peak_line=
+for ((i = 0; i < 5; i++)); do
+  line=$(OMP_NUM_THREADS=$cores "$peak_bin") || die "tools/fma_peak.cpp's program failed"
+  awk -v a="$(field fma_peak_gflops "$line")" -v b="$(field fma_peak_gflops "$peak_line")" 'BEGIN { exit !(a + 0 > b + 0) }' &&
+    peak_line=$line
+  sleep 1
+done
 peak_gflops=$(field fma_peak_gflops "$peak_line")
 lanes=$(field lanes "$peak_line")
 core_gflops=$(field min_thread_gflops "$peak_line")
