@@ -25,8 +25,9 @@ __device__ inline float exp_of(float x) { return ::expf(x); }
 // 2 ulp of e^x wherever e^x is a normal float (tests/test_cell_math.cpp checks). Beyond,
 // the last product overflows to inf (above 88.72) or underflows to expf's denormal and to 0
 // (below -87.34; x is clamped to [-104, 89] first, and e^-104 rounds to 0); NaN goes through
-// the polynomial as NaN. Selects, no branches: they vectorise. No tests for the special
-// values either (the products give them): the LSTM cell's loop took 13% fewer instructions.
+// the polynomial as NaN. No branches, so the loops that call it vectorise; no selects for
+// the special values either (the products give them): the LSTM cell's loop took 13% fewer
+// instructions.
 inline float exp_of(float x) {
   const float xc = x < -104.0f ? -104.0f : (x > 89.0f ? 89.0f : x);  // n stays in [-150, 129]
   // Round to nearest by the 1.5 * 2^23 trick (no SSE4.1 round instruction needed).

@@ -6,8 +6,9 @@
 // batch plus the cell's per-unit step (cells.hpp); inverted dropout on every layer's
 // output; the output layer as one GEMM over T*B rows, then the softmax cross-entropy.
 // Backward mirrors it, weight gradients as single GEMMs over T*B rows, bias gradients as
-// column sums. Training takes a large batch's streams in groups (kCpuStreamGroup), each
-// group through the whole pass, the weight gradients added up.
+// column sums. Training gives each thread its own slice of the batch's streams and takes a
+// slice in groups (kCpuStreamGroup), each group through the whole pass, the weight
+// gradients added up over groups and threads.
 //
 // Everything is allocated by the constructor; forward_backward, evaluate and
 // step_logits allocate nothing. float trains; double is for gradient checks.

@@ -82,6 +82,17 @@ void column_sums(const S* m, std::size_t rows, int n, int stride, S* sums) {
 // compute from values the first loop already overwrote: harmless numbers nobody reads.
 constexpr int kLanes = 16;
 
+// A row of H units as the cell loops run it: units [0, whole) in whole vectors (all H of
+// them when H < kLanes), then, when some are left, the window of units [w0, w0 + kLanes),
+// whose lanes from `first` on are the ones not done yet.
+struct RowWindow {
+  explicit RowWindow(int H)
+      : whole(H < kLanes ? H : H / kLanes * kLanes), w0(sz(std::max(0, H - kLanes))), first(whole - (H - kLanes)) {}
+  int whole;
+  std::size_t w0;
+  int first;
+};
+
 // dst [kLanes] = src [kLanes].
 template <class S>
 void window_in(const S* src, S* dst) {
@@ -107,12 +118,12 @@ template <class Cell, class S>
 // null), h_prev, c_prev [H] in; h, c [H] out (c, c_prev: cell state only, else null).
 template <class Cell, class S>
 void forward_row(S* x, const S* u, const S* h_prev, S* h, const S* c_prev, S* c, int H) {
-  const int whole = H < kLanes ? H : H / kLanes * kLanes;
-  forward_units<Cell>(x, u, h_prev, h, c_prev, c, whole, H);
-  if (whole == H) return;
+  const RowWindow row(H);
+  forward_units<Cell>(x, u, h_prev, h, c_prev, c, row.whole, H);
+  if (row.whole == H) return;
   constexpr int G = Cell::kGates;
-  const std::size_t w0 = sz(H - kLanes);  // the window: units [H - kLanes, H)
-  const int first = whole - (H - kLanes);  // its first lane not done yet
+  const std::size_t w0 = row.w0;
+  const int first = row.first;
   S wx[G * kLanes], wu[G * kLanes] = {}, wh_prev[kLanes], wh[kLanes], wc_prev[kLanes] = {}, wc[kLanes];
   for (int g = 0; g < G; ++g) {
     window_in(x + sz(g) * sz(H) + w0, wx + g * kLanes);
@@ -144,12 +155,12 @@ template <class Cell, class S>
 template <class Cell, class S>
 void backward_row(const S* saved, const S* u, const S* h_prev, const S* h, const S* c_prev, const S* c, const S* dh,
                   S* dc, S* dx, S* du, S* skip, bool skip_accumulate, int H) {
-  const int whole = H < kLanes ? H : H / kLanes * kLanes;
-  backward_units<Cell>(saved, u, h_prev, h, c_prev, c, dh, dc, dx, du, skip, skip_accumulate, whole, H);
-  if (whole == H) return;
+  const RowWindow row(H);
+  backward_units<Cell>(saved, u, h_prev, h, c_prev, c, dh, dc, dx, du, skip, skip_accumulate, row.whole, H);
+  if (row.whole == H) return;
   constexpr int G = Cell::kGates;
-  const std::size_t w0 = sz(H - kLanes);
-  const int first = whole - (H - kLanes);
+  const std::size_t w0 = row.w0;
+  const int first = row.first;
   const bool has_skip = Cell::kHiddenSkip && skip != nullptr;
   S ws[G * kLanes], wu[G * kLanes] = {}, wdx[G * kLanes], wdu[G * kLanes];
   S wh_prev[kLanes], wh[kLanes], wc_prev[kLanes] = {}, wc[kLanes] = {}, wdh[kLanes], wdc[kLanes] = {},
